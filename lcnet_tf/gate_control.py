@@ -1,0 +1,28 @@
+"""Forcing every gate of a model open or closed (tests, calibration, analysis)."""
+
+from lcnet_tf.layers import BlockGate, ChannelGate
+from lcnet_tf.layers.block_gate import check_override
+
+
+def gate_layers(model):
+    """Every `BlockGate` and `ChannelGate` inside `model`."""
+    return [layer for layer in model._flatten_layers() if isinstance(layer, BlockGate | ChannelGate)]
+
+
+def set_gate_override(model, mode):
+    """Forces every gate of `model`: "open", "closed", or None for learned decisions.
+
+    Applies to training and inference alike and resets the model's compiled
+    `fit`/`evaluate`/`predict` functions so the change takes effect. Not saved
+    with the model.
+
+    Example:
+        >>> set_gate_override(model, "open")
+        >>> set_gate_override(model, None)
+    """
+    check_override(mode)
+    for layer in gate_layers(model):
+        layer.override = mode
+    for attr in ("train_function", "test_function", "predict_function"):
+        if hasattr(model, attr):
+            setattr(model, attr, None)

@@ -1,0 +1,82 @@
+"""C-Net: per-image top-k selection of channel groups inside a block."""
+
+import keras
+from keras import ops
+
+from lcnet_tf import ops as gate_ops
+
+
+@keras.saving.register_keras_serializable(package="lcnet_tf")
+class ChannelGate(keras.layers.Layer):
+    """Saliency per channel group from the block input; keeps the top-k groups.
+
+    In the spirit of Feature Boosting and Suppression: pooled block input ->
+    Dense(hidden, relu) -> Dense(groups) -> saliency `2 * sigmoid(.)` in (0, 2).
+    Each image keeps its `keep_groups` most salient groups; kept channels are
+    multiplied by their group's saliency, the others are not computed (in the
+    exported graph) or zeroed (in batch training). The saliency carries the
+    gradient; the top-k choice itself has none.
+
+    Groups are contiguous slices of the gated convolution's output channels.
+    `groups` equal to the channel count is the per-channel (FBS-like) mode.
+
+    Args:
+        groups: number of channel groups G.
+        keep_groups: k, groups kept per image, 0 <= k <= G.
+        hidden_units: width of the hidden dense layer.
+
+    Returns (from `call`): dict with `saliency` (batch, G) and
+        `group_mask` (batch, G) of 0/1.
+
+    Example:
+        >>> gate = ChannelGate(groups=4, keep_groups=2)
+        >>> gate(keras.ops.ones((3, 16)))["group_mask"].shape
+        (3, 4)
+    """
+
+    def __init__(self, groups, keep_groups, hidden_units=16, **kwargs):
+        super().__init__(**kwargs)
+        if not (isinstance(groups, int) and groups > 0):
+            raise ValueError(
+                f"Invalid value for `groups`: expected a positive int. Received: groups={groups!r}"
+            )
+        if not (isinstance(keep_groups, int) and 0 <= keep_groups <= groups):
+            raise ValueError(
+                f"Invalid value for `keep_groups`: expected an int in [0, {groups}]. "
+                f"Received: keep_groups={keep_groups!r}"
+            )
+        self.groups = groups
+        self.keep_groups = keep_groups
+        self.hidden_units = hidden_units
+        self.override = None
+        self.hidden = keras.layers.Dense(hidden_units, activation="relu", name="hidden")
+        self.saliency_dense = keras.layers.Dense(
+            groups, kernel_initializer=keras.initializers.RandomNormal(stddev=0.1), name="saliency"
+        )
+
+    def build(self, input_shape):
+        self.hidden.build(input_shape)
+        self.saliency_dense.build((input_shape[0], self.hidden_units))
+
+    def call(self, pooled, training=None, force_open=None):
+        saliency = gate_ops.positive_saliency(self.saliency_dense(self.hidden(pooled)))
+        if self.override == "open":
+            group_mask = ops.ones_like(saliency)
+        elif self.override == "closed":
+            group_mask = ops.zeros_like(saliency)
+        else:
+            group_mask = gate_ops.top_k_group_mask(saliency, self.keep_groups)
+        if force_open is not None:
+            group_mask = ops.maximum(group_mask, ops.cast(force_open, group_mask.dtype))
+        return {"saliency": saliency, "group_mask": group_mask}
+
+    def compute_output_spec(self, pooled, training=None, force_open=None):
+        spec = keras.KerasTensor((pooled.shape[0], self.groups), dtype=self.compute_dtype)
+        return {"saliency": spec, "group_mask": spec}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            groups=self.groups, keep_groups=self.keep_groups, hidden_units=self.hidden_units
+        )
+        return config

@@ -1,0 +1,381 @@
+"""A ResNet residual block (basic or bottleneck) with optional L-Net and C-Net gates."""
+
+import math
+
+import keras
+from keras import ops
+
+from lcnet_tf import ops as gate_ops
+from lcnet_tf.layers.block_gate import BlockGate
+from lcnet_tf.layers.channel_gate import ChannelGate
+
+BLOCK_TYPES = ("basic", "bottleneck")
+SHORTCUTS = ("zero_pad", "projection")
+BOTTLENECK_EXPANSION = 4
+
+
+def _conv(filters, kernel_size, stride, name):
+    return keras.layers.Conv2D(
+        filters,
+        kernel_size,
+        strides=stride,
+        padding="same",
+        use_bias=False,
+        kernel_initializer="he_normal",
+        kernel_regularizer=None,
+        name=name,
+    )
+
+
+def _bn(name, zero_init=False):
+    return keras.layers.BatchNormalization(
+        momentum=0.9,
+        epsilon=1e-5,
+        gamma_initializer="zeros" if zero_init else "ones",
+        name=name,
+    )
+
+
+def _affine_from_bn(bn):
+    """Inference-mode BatchNormalization as `x * mult + add` (per channel)."""
+    mult = bn.gamma * ops.rsqrt(bn.moving_variance + bn.epsilon)
+    return mult, bn.beta - bn.moving_mean * mult
+
+
+@keras.saving.register_keras_serializable(package="lcnet_tf")
+class GatedResidualBlock(keras.layers.Layer):
+    """Residual block whose branch may be skipped (L-Net) or thinned (C-Net) per image.
+
+    Basic block: conv3x3(stride) -> BN -> ReLU -> conv3x3 -> BN. Bottleneck:
+    conv1x1 -> BN -> ReLU -> conv3x3(stride) -> BN -> ReLU -> conv1x1(4x) -> BN.
+    Output: `relu(shortcut(x) + gate * scale * branch(x))`.
+
+    - L-Net (`block_gate=True`): a `BlockGate` on the pooled block input decides
+      run/skip per image and scales the branch when it runs. A skipped block
+      outputs `relu(shortcut(x))`, so blocks whose shape changes can be gated
+      too: the skip path then runs the (cheap) shortcut alone.
+    - C-Net (`channel_groups=G`): a `ChannelGate` keeps the top-k of G
+      contiguous groups of the first convolution's output channels, scaled by
+      their saliency; the next convolution reads only the kept groups.
+
+    Two execution paths compute the same function:
+    - batched (training, or any batch size other than a static 1): every
+      branch is computed and multiplied by the decisions (needed for gradients);
+    - batch-1 inference (static batch dimension 1, `training` false): the
+      branch sits behind `cond`, and each channel group's convolutions behind
+      their own `cond` with static slices of the weights. Exported to TFLite,
+      these become IF ops over static-weight subgraphs: skipped work is not run.
+
+    Args:
+        filters: width of the block (bottleneck: inner width; output is 4x).
+        stride: 1 or 2.
+        block_type: "basic" or "bottleneck".
+        shortcut: "zero_pad" (parameter-free, CIFAR option A) or "projection"
+            (1x1 conv + BN, ImageNet option B); only used when the shape changes.
+        block_gate: whether this block has an L-Net gate.
+        channel_groups: G for a C-Net gate, or None for none.
+        channel_keep: fraction of groups kept per image; k = max(1, round(channel_keep * G)).
+        gate_hidden: hidden width of the gate networks.
+        init_keep_prob: initial keep probability of the block gate.
+        gate_temperature: training relaxation temperature of the block gate.
+        gate_noise: whether the block gate explores with logistic noise in training.
+    """
+
+    def __init__(
+        self,
+        filters,
+        stride=1,
+        block_type="basic",
+        shortcut="zero_pad",
+        block_gate=False,
+        channel_groups=None,
+        channel_keep=0.5,
+        gate_hidden=16,
+        init_keep_prob=0.95,
+        gate_temperature=1.0,
+        gate_noise=True,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if block_type not in BLOCK_TYPES:
+            raise ValueError(
+                f"Invalid value for `block_type`: expected one of {BLOCK_TYPES}. "
+                f"Received: block_type={block_type!r}"
+            )
+        if shortcut not in SHORTCUTS:
+            raise ValueError(
+                f"Invalid value for `shortcut`: expected one of {SHORTCUTS}. "
+                f"Received: shortcut={shortcut!r}"
+            )
+        if stride not in (1, 2):
+            raise ValueError(f"Invalid value for `stride`: expected 1 or 2. Received: {stride!r}")
+        if channel_groups is not None and (
+            not isinstance(channel_groups, int) or channel_groups <= 0 or filters % channel_groups
+        ):
+            raise ValueError(
+                "Invalid value for `channel_groups`: expected a positive divisor of the block "
+                f"width {filters}, or None. Received: channel_groups={channel_groups!r}"
+            )
+        if not 0.0 < channel_keep <= 1.0:
+            raise ValueError(
+                "Invalid value for `channel_keep`: expected 0 < channel_keep <= 1. "
+                f"Received: channel_keep={channel_keep!r}"
+            )
+        self.filters = filters
+        self.stride = stride
+        self.block_type = block_type
+        self.shortcut = shortcut
+        self.block_gate = bool(block_gate)
+        self.channel_groups = channel_groups
+        self.channel_keep = float(channel_keep)
+        self.gate_hidden = gate_hidden
+        self.init_keep_prob = init_keep_prob
+        self.gate_temperature = gate_temperature
+        self.gate_noise = gate_noise
+
+        bottleneck = block_type == "bottleneck"
+        self.out_channels = filters * (BOTTLENECK_EXPANSION if bottleneck else 1)
+        if bottleneck:
+            self.convs = [
+                _conv(filters, 1, 1, "conv1"),
+                _conv(filters, 3, stride, "conv2"),
+                _conv(self.out_channels, 1, 1, "conv3"),
+            ]
+        else:
+            self.convs = [_conv(filters, 3, stride, "conv1"), _conv(filters, 3, 1, "conv2")]
+        # The last BN starts at zero gamma in bottlenecks (Goyal et al.); basic blocks keep 1
+        # so that a block's gate sees a non-trivial branch from the start.
+        self.bns = [
+            _bn(f"bn{i + 1}", zero_init=bottleneck and i == len(self.convs) - 1)
+            for i in range(len(self.convs))
+        ]
+        self.gate_pool = None
+        if self.block_gate or channel_groups:
+            self.gate_pool = keras.layers.GlobalAveragePooling2D(name="gate_pool")
+        self.block_gate_layer = None
+        if self.block_gate:
+            self.block_gate_layer = BlockGate(
+                hidden_units=gate_hidden,
+                init_keep_prob=init_keep_prob,
+                temperature=gate_temperature,
+                noise=gate_noise,
+                name="block_gate",
+            )
+        self.channel_gate_layer = None
+        self.keep_groups = 0
+        if channel_groups:
+            self.keep_groups = max(1, round(self.channel_keep * channel_groups))
+            self.channel_gate_layer = ChannelGate(
+                channel_groups, self.keep_groups, hidden_units=gate_hidden, name="channel_gate"
+            )
+        self.projection = None
+        self.projection_bn = None
+
+    # Shapes ---------------------------------------------------------------------------------
+    def _needs_shortcut_op(self, in_channels):
+        return self.stride != 1 or in_channels != self.out_channels
+
+    def compute_output_shape(self, input_shape):
+        height, width = input_shape[1], input_shape[2]
+        if height is not None:
+            height = math.ceil(height / self.stride)
+        if width is not None:
+            width = math.ceil(width / self.stride)
+        return (input_shape[0], height, width, self.out_channels)
+
+    def build(self, input_shape):
+        in_channels = input_shape[-1]
+        if self.shortcut == "projection" and self._needs_shortcut_op(in_channels):
+            self.projection = _conv(self.out_channels, 1, self.stride, "projection")
+            self.projection_bn = _bn("projection_bn")
+        elif self.shortcut == "zero_pad" and in_channels > self.out_channels:
+            raise ValueError(
+                "A `zero_pad` shortcut cannot reduce channels: block input has "
+                f"{in_channels}, output {self.out_channels}. Use shortcut='projection'."
+            )
+        self.layer_input_shapes = {}
+        shape = tuple(input_shape)
+        for conv, bn in zip(self.convs, self.bns, strict=True):
+            self._build_sublayer(conv, shape)
+            shape = conv.compute_output_shape(shape)
+            self._build_sublayer(bn, shape)
+        if self.projection is not None:
+            self._build_sublayer(self.projection, tuple(input_shape))
+            self._build_sublayer(
+                self.projection_bn, self.projection.compute_output_shape(tuple(input_shape))
+            )
+        pooled_shape = (input_shape[0], in_channels)
+        if self.gate_pool is not None:
+            self._build_sublayer(self.gate_pool, tuple(input_shape))
+        if self.block_gate_layer is not None:
+            self._build_sublayer(self.block_gate_layer, pooled_shape)
+        if self.channel_gate_layer is not None:
+            self._build_sublayer(self.channel_gate_layer, pooled_shape)
+
+    def _build_sublayer(self, layer, shape):
+        layer.build(shape)
+        self.layer_input_shapes[layer.name] = tuple(shape)
+
+    # Cost description (read by lcnet_tf.flops) ------------------------------------------------
+    def cost_items(self):
+        """Describes what each sublayer costs and when it runs.
+
+        Returns:
+            List of `(layer, input_shape, role, fraction, is_gate)`. `role` is
+            "always" (runs whether or not the block runs), "run" (runs when the
+            block runs) or "per_group" (runs once per kept channel group;
+            `fraction` = 1/G of the layer's full cost). `is_gate` marks gate
+            networks, which the ungated backbone does not have.
+        """
+        shapes = self.layer_input_shapes
+        items = []
+        if self.gate_pool is not None:
+            items.append((self.gate_pool, shapes["gate_pool"], "always", 1.0, True))
+        if self.block_gate_layer is not None:
+            items.append((self.block_gate_layer, shapes["block_gate"], "always", 1.0, True))
+        if self.projection is not None:
+            items.append((self.projection, shapes["projection"], "always", 1.0, False))
+            items.append((self.projection_bn, shapes["projection_bn"], "always", 1.0, False))
+        if self.channel_gate_layer is not None:
+            items.append((self.channel_gate_layer, shapes["channel_gate"], "run", 1.0, True))
+        grouped = {"conv1", "bn1", "conv2"} if self.channel_groups else set()
+        for layer in [*self.convs, *self.bns]:
+            if layer.name in grouped:
+                items.append(
+                    (layer, shapes[layer.name], "per_group", 1.0 / self.channel_groups, False)
+                )
+            else:
+                items.append((layer, shapes[layer.name], "run", 1.0, False))
+        return items
+
+    # Forward ----------------------------------------------------------------------------------
+    def _shortcut(self, x, training):
+        if self.projection is not None:
+            return self.projection_bn(self.projection(x), training=training)
+        in_channels = x.shape[-1]
+        if self.stride != 1:
+            x = x[:, :: self.stride, :: self.stride, :]
+        if in_channels != self.out_channels:
+            x = ops.pad(x, [[0, 0], [0, 0], [0, 0], [0, self.out_channels - in_channels]])
+        return x
+
+    def _dense_branch(self, x, training, channel_multiplier=None):
+        """All of the branch; `channel_multiplier` (batch, filters) scales conv1's output."""
+        hidden = x
+        last = len(self.convs) - 1
+        for index, (conv, bn) in enumerate(zip(self.convs, self.bns, strict=True)):
+            hidden = bn(conv(hidden), training=training)
+            if index < last:
+                hidden = ops.relu(hidden)
+            if index == 0 and channel_multiplier is not None:
+                hidden = hidden * channel_multiplier[:, None, None, :]
+        return hidden
+
+    def _grouped_branch(self, x, group_mask, saliency):
+        """Batch-1 inference: each kept group's convolutions under their own `cond`."""
+        conv1, conv2 = self.convs[0], self.convs[1]
+        mult1, add1 = _affine_from_bn(self.bns[0])
+        group_width = self.filters // self.channel_groups
+        out_shape = (
+            1,
+            *conv2.compute_output_shape(conv1.compute_output_shape(tuple(x.shape)))[1:],
+        )
+        total = None
+        for group in range(self.channel_groups):
+            lo, hi = group * group_width, (group + 1) * group_width
+
+            def run_group(lo=lo, hi=hi, group=group):
+                hidden = ops.conv(x, conv1.kernel[..., lo:hi], strides=conv1.strides,
+                                  padding="same")
+                hidden = ops.relu(hidden * mult1[lo:hi] + add1[lo:hi])
+                hidden = hidden * saliency[0, group]
+                return ops.conv(hidden, conv2.kernel[:, :, lo:hi, :], strides=conv2.strides,
+                                padding="same")
+
+            partial = ops.cond(
+                group_mask[0, group] > 0, run_group, lambda: ops.zeros(out_shape, x.dtype)
+            )
+            total = partial if total is None else total + partial
+        # Rest of the branch after conv2 (inference-mode BN).
+        hidden = self.bns[1](total, training=False)
+        if self.block_type == "bottleneck":
+            hidden = self.bns[2](self.convs[2](ops.relu(hidden)), training=False)
+        return hidden
+
+    def call(self, inputs, training=None, force_open=None):
+        """Returns `(outputs, info)`.
+
+        `info` holds per-image tensors: `gate` (batch,) 1 if the block ran,
+        `keep_prob` (batch,), `kept_groups` (batch,) number of kept channel
+        groups (0 without a channel gate) and `group_mask` (batch, G) or None.
+        `force_open`, a scalar bool tensor, forces every gate open when true.
+        """
+        x = inputs
+        batch = ops.shape(x)[0]
+        ones = ops.ones((batch,), dtype=x.dtype)
+        pooled = self.gate_pool(x) if self.gate_pool is not None else None
+        block_out = channel_out = None
+        if self.block_gate_layer is not None:
+            block_out = self.block_gate_layer(pooled, training=training, force_open=force_open)
+        if self.channel_gate_layer is not None:
+            channel_out = self.channel_gate_layer(pooled, training=training, force_open=force_open)
+        shortcut = self._shortcut(x, training)
+
+        gated = block_out is not None or channel_out is not None
+        if gated and not training and x.shape[0] == 1:
+            def run_block():
+                if channel_out is not None:
+                    branch = self._grouped_branch(
+                        x, channel_out["group_mask"], channel_out["saliency"]
+                    )
+                else:
+                    branch = self._dense_branch(x, training=False)
+                if block_out is not None:
+                    branch = branch * block_out["scale"][0]
+                return ops.relu(shortcut + branch)
+
+            if block_out is not None:
+                outputs = ops.cond(
+                    block_out["gate"][0] > 0, run_block, lambda: ops.relu(shortcut)
+                )
+            else:
+                outputs = run_block()
+        else:
+            channel_multiplier = None
+            if channel_out is not None:
+                channel_multiplier = gate_ops.expand_group_mask(
+                    channel_out["group_mask"] * channel_out["saliency"], self.filters
+                )
+            branch = self._dense_branch(x, training, channel_multiplier)
+            if block_out is not None:
+                branch = branch * (block_out["gate"] * block_out["scale"])[:, None, None, None]
+            outputs = ops.relu(shortcut + branch)
+
+        info = {
+            "gate": block_out["gate"] if block_out is not None else ones,
+            "keep_prob": block_out["keep_prob"] if block_out is not None else ones,
+            "kept_groups": (
+                ops.sum(channel_out["group_mask"], axis=-1)
+                if channel_out is not None
+                else ops.zeros((batch,), dtype=x.dtype)
+            ),
+            "group_mask": channel_out["group_mask"] if channel_out is not None else None,
+        }
+        return outputs, info
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            filters=self.filters,
+            stride=self.stride,
+            block_type=self.block_type,
+            shortcut=self.shortcut,
+            block_gate=self.block_gate,
+            channel_groups=self.channel_groups,
+            channel_keep=self.channel_keep,
+            gate_hidden=self.gate_hidden,
+            init_keep_prob=self.init_keep_prob,
+            gate_temperature=self.gate_temperature,
+            gate_noise=self.gate_noise,
+        )
+        return config

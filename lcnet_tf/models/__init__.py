@@ -1,0 +1,4 @@
+from lcnet_tf.models.registry import create_model, get_preset, list_models
+from lcnet_tf.models.resnet import GatedResNet
+
+__all__ = ["GatedResNet", "create_model", "get_preset", "list_models"]

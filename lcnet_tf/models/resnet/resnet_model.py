@@ -1,0 +1,275 @@
+"""ResNet backbones (CIFAR and ImageNet) with L-Net, C-Net or LC-Net gating."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from lcnet_tf import flops as flops_lib
+from lcnet_tf.layers import GatedResidualBlock
+
+GATINGS = ("none", "layer", "channel", "lc")
+STEMS = ("cifar", "imagenet")
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _invalid(name, value, allowed):
+    return ValueError(f"Invalid value for `{name}`: expected {allowed}. Received: {name}={value!r}")
+
+
+@keras.saving.register_keras_serializable(package="lcnet_tf")
+class GatedResNet(keras.Model):
+    """A ResNet whose residual blocks can be skipped (L-Net) or thinned (C-Net) per image.
+
+    Takes images as datasets give them: NHWC, 3 channels, uint8 or float pixels
+    in 0-255; normalisation happens inside. `call` returns logits, or
+    `(logits, info)` with `return_gate_info=True`, where `info` holds per-image
+    tensors over blocks: `gate`, `keep_prob`, `kept_groups` (batch, blocks)
+    and `realized_flops` (batch,).
+
+    Inference applies each image's hard decisions. A static batch of 1 in
+    inference runs gated work behind `cond` (TFLite IF branches); any other
+    batch multiplies by the decisions.
+
+    Args:
+        stage_blocks: residual blocks per stage, e.g. (3, 3, 3) for ResNet-20.
+        stage_widths: block width per stage.
+        block_type: "basic" or "bottleneck".
+        stem: "cifar" (3x3 conv) or "imagenet" (7x7/2 conv + 3x3/2 max-pool).
+        shortcut: "zero_pad" or "projection" for blocks that change shape.
+        image_size: input height and width.
+        num_classes: classifier outputs.
+        gating: "none", "layer" (L-Net), "channel" (C-Net) or "lc" (both).
+        channel_groups: G channel groups per C-Net gated block.
+        channel_keep: fraction of groups each image keeps (top-k).
+        channel_gate_stages: stage indices (0-based) with C-Net gates; None for all.
+        gate_hidden: hidden width of every gate network.
+        init_keep_prob: initial keep probability of the L-Net gates.
+        gate_temperature: training temperature of the L-Net relaxation.
+        gate_noise: logistic exploration noise on L-Net gates in training.
+        pixel_mean, pixel_std: per-channel normalisation in 0-1 units.
+    """
+
+    def __init__(
+        self,
+        stage_blocks,
+        stage_widths,
+        block_type="basic",
+        stem="cifar",
+        shortcut="zero_pad",
+        image_size=32,
+        num_classes=10,
+        gating="lc",
+        channel_groups=4,
+        channel_keep=0.5,
+        channel_gate_stages=None,
+        gate_hidden=16,
+        init_keep_prob=0.95,
+        gate_temperature=1.0,
+        gate_noise=True,
+        pixel_mean=CIFAR10_MEAN,
+        pixel_std=CIFAR10_STD,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if gating not in GATINGS:
+            raise _invalid("gating", gating, f"one of {GATINGS}")
+        if stem not in STEMS:
+            raise _invalid("stem", stem, f"one of {STEMS}")
+        if len(stage_blocks) != len(stage_widths) or not stage_blocks:
+            raise _invalid(
+                "stage_blocks", stage_blocks, f"one entry per stage width {tuple(stage_widths)}"
+            )
+        if not (isinstance(num_classes, int) and num_classes > 0):
+            raise _invalid("num_classes", num_classes, "a positive int")
+        if not (isinstance(image_size, int) and image_size >= 8):
+            raise _invalid("image_size", image_size, "an int >= 8")
+        self.stage_blocks = tuple(int(n) for n in stage_blocks)
+        self.stage_widths = tuple(int(w) for w in stage_widths)
+        self.block_type = block_type
+        self.stem = stem
+        self.shortcut = shortcut
+        self.image_size = image_size
+        self.num_classes = num_classes
+        self.gating = gating
+        self.channel_groups = channel_groups
+        self.channel_keep = channel_keep
+        self.channel_gate_stages = (
+            None if channel_gate_stages is None else tuple(int(s) for s in channel_gate_stages)
+        )
+        self.gate_hidden = gate_hidden
+        self.init_keep_prob = init_keep_prob
+        self.gate_temperature = gate_temperature
+        self.gate_noise = gate_noise
+        self.pixel_mean = tuple(float(v) for v in pixel_mean)
+        self.pixel_std = tuple(float(v) for v in pixel_std)
+
+        use_block_gates = gating in ("layer", "lc")
+        use_channel_gates = gating in ("channel", "lc")
+        if use_channel_gates:
+            stages = range(len(self.stage_widths))
+            if self.channel_gate_stages is not None:
+                bad = [s for s in self.channel_gate_stages if s not in stages]
+                if bad:
+                    raise _invalid(
+                        "channel_gate_stages", channel_gate_stages,
+                        f"stage indices in 0..{len(self.stage_widths) - 1}",
+                    )
+            if not (isinstance(channel_groups, int) and channel_groups > 0):
+                raise _invalid("channel_groups", channel_groups, "a positive int")
+            for stage in self.channel_gate_stages or stages:
+                if self.stage_widths[stage] % channel_groups:
+                    raise _invalid(
+                        "channel_groups", channel_groups,
+                        f"a divisor of every gated stage width {self.stage_widths} "
+                        f"(stage {stage} has {self.stage_widths[stage]} channels)",
+                    )
+
+        if stem == "cifar":
+            self.stem_layers = [
+                keras.layers.Conv2D(self.stage_widths[0], 3, padding="same", use_bias=False,
+                                    kernel_initializer="he_normal", name="stem_conv"),
+                keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name="stem_bn"),
+                keras.layers.ReLU(name="stem_relu"),
+            ]
+        else:
+            self.stem_layers = [
+                keras.layers.Conv2D(64, 7, strides=2, padding="same", use_bias=False,
+                                    kernel_initializer="he_normal", name="stem_conv"),
+                keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name="stem_bn"),
+                keras.layers.ReLU(name="stem_relu"),
+                keras.layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool"),
+            ]
+        self.blocks = []
+        for stage, (num_blocks, width) in enumerate(
+            zip(self.stage_blocks, self.stage_widths, strict=True)
+        ):
+            channel_gated = use_channel_gates and (
+                self.channel_gate_stages is None or stage in self.channel_gate_stages
+            )
+            for index in range(num_blocks):
+                stride = 2 if index == 0 and stage > 0 else 1
+                self.blocks.append(
+                    GatedResidualBlock(
+                        width,
+                        stride=stride,
+                        block_type=block_type,
+                        shortcut=shortcut,
+                        block_gate=use_block_gates,
+                        channel_groups=channel_groups if channel_gated else None,
+                        channel_keep=channel_keep,
+                        gate_hidden=gate_hidden,
+                        init_keep_prob=init_keep_prob,
+                        gate_temperature=gate_temperature,
+                        gate_noise=gate_noise,
+                        name=f"stage{stage + 1}_block{index + 1}",
+                    )
+                )
+        self.head_pool = keras.layers.GlobalAveragePooling2D(name="head_pool")
+        self.classifier = keras.layers.Dense(num_classes, name="classifier")
+        self.build((None, image_size, image_size, 3))
+
+    # Build and cost description ---------------------------------------------------------------
+    def build(self, input_shape):
+        if self.built:
+            return
+        self._fixed_items = []
+        shape = (None, *tuple(input_shape)[1:])
+        for layer in self.stem_layers:
+            layer.build(shape)
+            self._fixed_items.append((layer, shape))
+            shape = layer.compute_output_shape(shape)
+        for block in self.blocks:
+            block.build(shape)
+            shape = block.compute_output_shape(shape)
+        self.head_pool.build(shape)
+        self._fixed_items.append((self.head_pool, shape))
+        pooled = self.head_pool.compute_output_shape(shape)
+        self.classifier.build(pooled)
+        self._fixed_items.append((self.classifier, pooled))
+        self.built = True
+        self.cost_table = flops_lib.cost_table(self)
+        self._cost_tensors = {
+            key: ops.convert_to_tensor(np.asarray(self.cost_table[key], dtype="float32"))
+            for key in ("always", "run", "per_group")
+        }
+
+    def fixed_cost_items(self):
+        """`(layer, input_shape)` of the layers every image runs outside the blocks."""
+        return list(self._fixed_items)
+
+    # Forward ----------------------------------------------------------------------------------
+    def _check_inputs(self, inputs):
+        shape = tuple(inputs.shape)
+        expected = (self.image_size, self.image_size, 3)
+        if len(shape) != 4 or shape[-1] != 3 or any(
+            got is not None and got != want for got, want in zip(shape[1:], expected, strict=True)
+        ):
+            raise ValueError(
+                "Invalid value for `inputs`: expected a batch of images of shape "
+                f"(batch, {self.image_size}, {self.image_size}, 3), NHWC pixels in 0-255. "
+                f"Received: inputs.shape={shape}"
+            )
+
+    def call(self, inputs, training=None, return_gate_info=False, force_gates_open=None):
+        self._check_inputs(inputs)
+        x = ops.cast(inputs, "float32")
+        mean = ops.convert_to_tensor(np.asarray(self.pixel_mean, "float32") * 255.0)
+        std = ops.convert_to_tensor(np.asarray(self.pixel_std, "float32") * 255.0)
+        x = (x - mean) / std
+        for layer in self.stem_layers:
+            x = layer(x, training=training)
+        infos = []
+        for block in self.blocks:
+            x, info = block(x, training=training, force_open=force_gates_open)
+            infos.append(info)
+        logits = self.classifier(self.head_pool(x))
+        if not return_gate_info:
+            return logits
+        gate = ops.stack([info["gate"] for info in infos], axis=1)
+        kept_groups = ops.stack([info["kept_groups"] for info in infos], axis=1)
+        costs = self._cost_tensors
+        realized = float(self.cost_table["fixed"]) + ops.sum(
+            costs["always"] + gate * (costs["run"] + kept_groups * costs["per_group"]), axis=1
+        )
+        gate_info = {
+            "gate": gate,
+            "keep_prob": ops.stack([info["keep_prob"] for info in infos], axis=1),
+            "kept_groups": kept_groups,
+            "realized_flops": realized,
+        }
+        return logits, gate_info
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.num_classes)
+
+    # Config -----------------------------------------------------------------------------------
+    def get_config(self):
+        return {
+            "name": self.name,
+            "stage_blocks": list(self.stage_blocks),
+            "stage_widths": list(self.stage_widths),
+            "block_type": self.block_type,
+            "stem": self.stem,
+            "shortcut": self.shortcut,
+            "image_size": self.image_size,
+            "num_classes": self.num_classes,
+            "gating": self.gating,
+            "channel_groups": self.channel_groups,
+            "channel_keep": self.channel_keep,
+            "channel_gate_stages": (
+                None if self.channel_gate_stages is None else list(self.channel_gate_stages)
+            ),
+            "gate_hidden": self.gate_hidden,
+            "init_keep_prob": self.init_keep_prob,
+            "gate_temperature": self.gate_temperature,
+            "gate_noise": self.gate_noise,
+            "pixel_mean": list(self.pixel_mean),
+            "pixel_std": list(self.pixel_std),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
