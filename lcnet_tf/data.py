@@ -147,7 +147,9 @@ def _check_positive_int(name: str, value, *, optional: bool) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
         allowed = "a positive integer or None" if optional else "a positive integer"
-        raise ValueError(f"Invalid value for `{name}`: expected {allowed}. Received: {name}={value!r}")
+        raise ValueError(
+            f"Invalid value for `{name}`: expected {allowed}. Received: {name}={value!r}"
+        )
 
 
 def num_examples(builder, split: str) -> int:
@@ -283,9 +285,7 @@ def make_dataset(
             image = _resize_short_side(image, image_size + RESIZE_MARGIN)
         return image, tf.cast(example["label"], tf.int32)
 
-    dataset = dataset.map(
-        decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training
-    )
+    dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
     if cache:
         dataset = dataset.cache()
     if training:
@@ -390,6 +390,7 @@ def make_synthetic_tfds_dir(
     rng = np.random.default_rng(seed)
     class_colors = rng.integers(32, 224, size=(num_classes, 3))
     dataset_name = "synthetic_cifar"
+    shard_bytes = {}
     for split, count in (("train", num_train), ("test", num_test)):
         labels = rng.permutation(np.arange(count) % num_classes)
         noise = rng.integers(-32, 33, size=(count, image_size, image_size, 3))
@@ -403,13 +404,10 @@ def make_synthetic_tfds_dir(
                     "label": int(labels[index]),
                 }
                 writer.write(features.serialize_example(example))
+        shard_bytes[split] = shard.stat().st_size
 
     split_infos = [
-        tfds.core.SplitInfo(
-            name=split,
-            shard_lengths=[count],
-            num_bytes=(directory / f"{dataset_name}-{split}.tfrecord-00000-of-00001").stat().st_size,
-        )
+        tfds.core.SplitInfo(name=split, shard_lengths=[count], num_bytes=shard_bytes[split])
         for split, count in (("train", num_train), ("test", num_test))
     ]
     tfds.folder_dataset.write_metadata(
