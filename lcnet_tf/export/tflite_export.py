@@ -1,0 +1,308 @@
+"""Keras `GatedResNet` -> TFLite with IF branches that really skip work.
+
+The exported graph runs one image at a time (static batch 1): every gated block
+is an IF op whose taken branch alone runs, and every channel group's
+convolutions (static weight slices) sit behind their own IF. See
+docs/tflite_signature.md for the signature an app relies on.
+"""
+
+import os
+import tempfile
+import zipfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from lcnet_tf.export.tflite_inspect import TFLiteModelError, summarize_tflite
+
+QUANTIZATIONS = ("none", "fp16", "dynamic", "int8")
+INPUT_DTYPES = ("float32", "uint8")
+SIGNATURE_KEY = "serve"
+IMAGE_INPUT = "image"
+FORCE_INPUT = "force_gates_open"
+OUTPUT_NAMES = ("logits", "gate", "kept_groups", "realized_flops")
+
+
+class ExportError(ValueError):
+    """A model that cannot be loaded or exported, or an exported graph that fails its checks."""
+
+
+def load_keras_model(path):
+    """Loads a `.keras` model saved by lcnet-tf, with a clear error for a bad file.
+
+    Args:
+        path: path of a `.keras` archive.
+
+    Returns:
+        The loaded `keras.Model`.
+
+    Raises:
+        ExportError: the file is missing, not a `.keras` zip archive (corrupt or
+            truncated), or cannot be deserialized.
+
+    Example:
+        >>> model = load_keras_model("runs/r20/model.keras")
+    """
+    import lcnet_tf  # noqa: F401  (registers the lcnet_tf layers and models)
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ExportError(f"Keras model not found: {path!r}")
+    if not path.endswith(".keras"):
+        raise ExportError(f"Invalid value for `path`: expected a `.keras` file. Received: {path!r}")
+    if not zipfile.is_zipfile(path):
+        raise ExportError(
+            f"Corrupt or truncated .keras file: {path!r} ({os.path.getsize(path)} bytes) is not "
+            "a zip archive. Save it again with `model.save(...)`."
+        )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad_member = archive.testzip()
+        if bad_member is not None:
+            raise ExportError(
+                f"Corrupt .keras file: {path!r}, member {bad_member!r} fails its CRC check."
+            )
+        return keras.saving.load_model(path, compile=False)
+    except ExportError:
+        raise
+    except Exception as error:
+        raise ExportError(
+            f"Cannot load the Keras model {path!r}: {type(error).__name__}: {error}"
+        ) from error
+
+
+def expected_if_ops(model):
+    """Number of IF ops the batch-1 graph of `model` must contain.
+
+    One per block with a block gate, plus one per channel group of every block
+    with a channel gate.
+    """
+    count = 0
+    for block in model.blocks:
+        count += int(block.block_gate) + int(block.channel_groups or 0)
+    return count
+
+
+def _check_model(model):
+    if not (isinstance(model, keras.Model) and hasattr(model, "blocks") and hasattr(
+        model, "cost_table"
+    )):
+        raise ExportError(
+            "Invalid value for `model`: expected an lcnet_tf GatedResNet (e.g. from "
+            f"`lcnet_tf.create_model`). Received: {type(model).__name__}"
+        )
+
+
+def _serving_fn(model, force_dtype="float32"):
+    def serve(image, force_gates_open):
+        force = tf.reshape(force_gates_open, [-1])[0] > 0.5
+        logits, info = model(
+            image, training=False, return_gate_info=True, force_gates_open=force
+        )
+        return {
+            "logits": logits,
+            "gate": info["gate"],
+            "kept_groups": info["kept_groups"],
+            "realized_flops": info["realized_flops"],
+        }
+
+    return serve
+
+
+def export_saved_model(model, directory, *, input_dtype="float32"):
+    """Writes the batch-1 serving graph of `model` as a SavedModel (signature "serve").
+
+    Inputs: `image` (1, H, W, 3) `input_dtype` pixels in 0-255 and
+    `force_gates_open` (1,) float32 (> 0.5 forces every gate open).
+    """
+    _check_model(model)
+    size = model.image_size
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        SIGNATURE_KEY,
+        _serving_fn(model),
+        input_signature=[
+            tf.TensorSpec([1, size, size, 3], input_dtype, name=IMAGE_INPUT),
+            tf.TensorSpec([1], tf.float32, name=FORCE_INPUT),
+        ],
+    )
+    archive.write_out(os.fspath(directory), verbose=False)
+
+
+def _representative_dataset(representative_data, image_size, input_dtype):
+    """Yields signature inputs, forcing the gates open on every other image.
+
+    With gates forced open half of the time every IF branch is calibrated
+    (a branch never run in calibration would stay float32), while the other
+    half calibrates the activation ranges of images as deployed.
+    """
+
+    def images():
+        for item in representative_data:
+            if isinstance(item, tuple | list):  # (images, labels) batches from a tf.data pipeline.
+                item = item[0]
+            array = np.asarray(item)
+            if array.ndim == 3:
+                array = array[None]
+            if array.ndim != 4 or array.shape[1:] != (image_size, image_size, 3):
+                raise ExportError(
+                    "Invalid value for `representative_data`: expected images of shape "
+                    f"(batch, {image_size}, {image_size}, 3) or ({image_size}, {image_size}, 3). "
+                    f"Received an item of shape {array.shape}"
+                )
+            yield from array
+
+    def generator():
+        count = 0
+        for count, image in enumerate(images(), start=1):  # noqa: B007
+            force = np.array([float(count % 2)], np.float32)
+            yield {
+                IMAGE_INPUT: image[None].astype(input_dtype),
+                FORCE_INPUT: force,
+            }
+        if count < 2:
+            raise ExportError(
+                "Invalid value for `representative_data`: int8 calibration needs at least 2 "
+                f"images (a few hundred recommended). Received: {count}"
+            )
+
+    return generator
+
+
+def to_tflite(model, path=None, *, quantize="none", representative_data=None,
+              input_dtype="float32", check=True):
+    """Converts a GatedResNet to a builtins-only TFLite model that skips gated work.
+
+    The graph runs one image (batch 1). Gated blocks and channel groups become
+    IF ops; Flex (select TF) ops are not allowed, so a graph that needs one
+    fails here instead of shipping. After conversion the flatbuffer is checked:
+    the expected number of IF ops (`expected_if_ops`), no custom/Flex op and,
+    for int8, no float convolution in any subgraph.
+
+    Signature "serve" (docs/tflite_signature.md):
+        inputs `image` (1, H, W, 3) float32 (or uint8) pixels 0-255,
+        `force_gates_open` (1,) float32, 0 to deploy;
+        outputs `logits` (1, classes), `gate` (1, blocks), `kept_groups`
+        (1, blocks), `realized_flops` (1,), all float32.
+
+    Args:
+        model: a `GatedResNet` (any gating, including "none").
+        path: where to write the `.tflite`; None to only return the bytes.
+        quantize: "none" (float32), "fp16" (float16 weights), "dynamic"
+            (int8 weights, float activations) or "int8" (full integer ops with
+            float32 inputs and outputs; needs `representative_data`).
+        representative_data: for "int8": an iterable of images or image
+            batches (uint8 or float 0-255, NHWC), or of `(images, labels)`
+            batches. Use real training images; about 200-500 are enough.
+        input_dtype: dtype of the `image` input, "float32" or "uint8".
+        check: run the graph checks after conversion.
+
+    Returns:
+        The TFLite model bytes.
+
+    Raises:
+        ExportError: bad arguments, a conversion failure (e.g. an op that
+            needs Flex) or a failed graph check.
+
+    Example:
+        >>> model = lcnet_tf.create_model("resnet20", gating="lc")
+        >>> to_tflite(model, "r20.tflite", quantize="int8", representative_data=images)
+    """
+    _check_model(model)
+    if quantize not in QUANTIZATIONS:
+        raise ExportError(
+            f"Invalid value for `quantize`: expected one of {QUANTIZATIONS}. "
+            f"Received: quantize={quantize!r}"
+        )
+    if input_dtype not in INPUT_DTYPES:
+        raise ExportError(
+            f"Invalid value for `input_dtype`: expected one of {INPUT_DTYPES}. "
+            f"Received: input_dtype={input_dtype!r}"
+        )
+    if quantize == "int8" and representative_data is None:
+        raise ExportError(
+            "Invalid value for `representative_data`: quantize='int8' needs calibration images "
+            "(real training images, e.g. make_dataset(..., 'train', training=False, take=256)). "
+            "Received: representative_data=None"
+        )
+    if quantize != "int8" and representative_data is not None:
+        raise ExportError(
+            "Invalid value for `representative_data`: only used with quantize='int8'. "
+            f"Received it with quantize={quantize!r}"
+        )
+    if path is not None:
+        path = os.fspath(path)
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            raise ExportError(f"Invalid value for `path`: directory {parent!r} does not exist.")
+
+    with tempfile.TemporaryDirectory(prefix="lcnet_export_") as directory:
+        export_saved_model(model, directory, input_dtype=input_dtype)
+        converter = tf.lite.TFLiteConverter.from_saved_model(
+            directory, signature_keys=[SIGNATURE_KEY]
+        )
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        converter.allow_custom_ops = False
+        if quantize == "fp16":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+        elif quantize == "dynamic":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        elif quantize == "int8":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.representative_dataset = _representative_dataset(
+                representative_data, model.image_size, input_dtype
+            )
+        try:
+            content = converter.convert()
+        except ExportError:
+            raise
+        except Exception as error:
+            raise ExportError(
+                f"TFLite conversion of {model.name!r} (quantize={quantize!r}) failed with "
+                f"builtin ops only: {type(error).__name__}: {error}"
+            ) from error
+
+    if check:
+        check_tflite(content, model, quantize=quantize)
+    if path is not None:
+        with open(path, "wb") as file:
+            file.write(content)
+    return content
+
+
+def check_tflite(content, model, *, quantize="none"):
+    """Checks a converted graph: IF count, no custom/Flex op, int8 has no float conv.
+
+    Returns:
+        The `TFLiteSummary` of the graph.
+
+    Raises:
+        ExportError: a check fails.
+    """
+    try:
+        summary = summarize_tflite(content)
+    except TFLiteModelError as error:
+        raise ExportError(str(error)) from error
+    if summary.custom_ops:
+        raise ExportError(
+            f"The TFLite graph contains custom/Flex ops {summary.custom_ops}: only builtin ops "
+            "are allowed (the Android runtime would need the Flex delegate)."
+        )
+    expected = expected_if_ops(model)
+    if summary.num_if_ops != expected:
+        raise ExportError(
+            f"The TFLite graph has {summary.num_if_ops} IF ops, expected {expected} (one per "
+            "gated block plus one per channel group of each channel-gated block): gated work "
+            "would not be skipped as designed."
+        )
+    if quantize == "int8" and summary.float_conv_ops:
+        subgraphs = sorted({op.subgraph for op in summary.float_conv_ops})
+        raise ExportError(
+            f"int8 conversion left {len(summary.float_conv_ops)} float convolution/dense ops in "
+            f"subgraphs {subgraphs}: some branch was never run during calibration."
+        )
+    return summary
