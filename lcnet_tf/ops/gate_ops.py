@@ -56,7 +56,9 @@ def straight_through_gate(logits, noise=None, temperature=1.0):
 
     Forward: `hard = 1[(logits + noise) > 0]`. Backward: the gradient of
     `soft = sigmoid((logits + noise) / temperature)`. Implemented as
-    `hard + soft - stop_gradient(soft)`, so the value is exactly `hard`.
+    `hard + (soft - stop_gradient(soft))`: the bracket is exactly 0 in the
+    forward pass, so the value is exactly `hard` (`hard + soft - soft` is not:
+    float rounding leaves values like 0.99999994).
 
     Args:
         logits: float tensor of gate logits.
@@ -70,7 +72,7 @@ def straight_through_gate(logits, noise=None, temperature=1.0):
     noisy = logits if noise is None else logits + noise
     soft = ops.sigmoid(noisy / temperature)
     hard = hard_threshold(noisy)
-    return hard + soft - ops.stop_gradient(soft)
+    return hard + (soft - ops.stop_gradient(soft))
 
 
 def block_scale(raw):
