@@ -1,15 +1,31 @@
 """Pure gate maths: no weights, no layers. Imports only Keras, TensorFlow and NumPy."""
 
-from lcnet_tf.ops.gate_ops import block_scale
-from lcnet_tf.ops.gate_ops import expand_group_mask
-from lcnet_tf.ops.gate_ops import hard_threshold
-from lcnet_tf.ops.gate_ops import logistic_noise
-from lcnet_tf.ops.gate_ops import positive_saliency
-from lcnet_tf.ops.gate_ops import straight_through_gate
-from lcnet_tf.ops.gate_ops import top_k_group_mask
+from lcnet_tf.ops import budget_ops
+from lcnet_tf.ops.budget_ops import (
+    LinearWarmup,
+    budget_penalty,
+    flops_ratio,
+    target_rate_loss,
+    uniform_target_rate,
+)
+from lcnet_tf.ops.gate_ops import (
+    block_scale,
+    expand_group_mask,
+    hard_threshold,
+    logistic_noise,
+    positive_saliency,
+    straight_through_gate,
+    top_k_group_mask,
+)
 
 __all__ = [
+    "LinearWarmup",
     "block_scale",
+    "budget_ops",
+    "budget_penalty",
+    "flops_ratio",
+    "target_rate_loss",
+    "uniform_target_rate",
     "expand_group_mask",
     "hard_threshold",
     "logistic_noise",

@@ -2,10 +2,12 @@
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import ops
 
 from lcnet_tf import flops as flops_lib
 from lcnet_tf.layers import GatedResidualBlock
+from lcnet_tf.ops import budget_ops
 
 GATINGS = ("none", "layer", "channel", "lc")
 STEMS = ("cifar", "imagenet")
@@ -50,6 +52,19 @@ class GatedResNet(keras.Model):
         gate_temperature: training temperature of the L-Net relaxation.
         gate_noise: logistic exploration noise on L-Net gates in training.
         pixel_mean, pixel_std: per-channel normalisation in 0-1 units.
+        budget: target ratio of mean realized FLOPs (gates included) to backbone
+            FLOPs, 0 < budget <= 1, or None for no FLOPs penalty in training.
+        budget_weight: multiplier of the budget penalty
+            (`lcnet_tf.ops.budget_ops.budget_penalty`), a float >= 0 or a
+            schedule of the step (e.g. `budget_ops.LinearWarmup`).
+        target_rate_weight: weight of the per-block target-rate term
+            (`budget_ops.target_rate_loss`), a float >= 0 or a schedule.
+
+    Training (`fit`) minimises task loss + budget penalty + target-rate term
+    and reports `flops_ratio` (realized, hard decisions), `task_loss`,
+    `budget_loss` and `rate_loss` beside the compiled metrics; `evaluate`
+    reports the same without adding the penalties to `loss`.
+    `compile(..., budget=0.3)` overrides the budget.
     """
 
     def __init__(
@@ -71,6 +86,9 @@ class GatedResNet(keras.Model):
         gate_noise=True,
         pixel_mean=CIFAR10_MEAN,
         pixel_std=CIFAR10_STD,
+        budget=None,
+        budget_weight=1.0,
+        target_rate_weight=5.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -105,6 +123,9 @@ class GatedResNet(keras.Model):
         self.gate_noise = gate_noise
         self.pixel_mean = tuple(float(v) for v in pixel_mean)
         self.pixel_std = tuple(float(v) for v in pixel_std)
+        self.budget = _check_budget(budget)
+        self.budget_weight = _check_weight("budget_weight", budget_weight)
+        self.target_rate_weight = _check_weight("target_rate_weight", target_rate_weight)
 
         use_block_gates = gating in ("layer", "lc")
         use_channel_gates = gating in ("channel", "lc")
@@ -195,6 +216,7 @@ class GatedResNet(keras.Model):
             key: ops.convert_to_tensor(np.asarray(self.cost_table[key], dtype="float32"))
             for key in ("always", "run", "per_group")
         }
+        self._prepare_budget_terms()
 
     def fixed_cost_items(self):
         """`(layer, input_shape)` of the layers every image runs outside the blocks."""
@@ -268,8 +290,151 @@ class GatedResNet(keras.Model):
             "gate_noise": self.gate_noise,
             "pixel_mean": list(self.pixel_mean),
             "pixel_std": list(self.pixel_std),
+            "budget": self.budget,
+            "budget_weight": _serialize_weight(self.budget_weight),
+            "target_rate_weight": _serialize_weight(self.target_rate_weight),
         }
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+    # FLOPs-aware training -----------------------------------------------------------------
+    def compile(self, *args, budget="unchanged", **kwargs):
+        """`keras.Model.compile`, plus an optional `budget` override (float or None)."""
+        if budget != "unchanged":
+            self.budget = _check_budget(budget)
+        super().compile(*args, **kwargs)
+
+    def compile_from_config(self, config):
+        # Keras skips this for models with a custom `compile`; ours only adds `budget`,
+        # which lives in the model config, so the saved compile config applies as is.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if getattr(self, "optimizer", None) is not None and self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def _prepare_budget_terms(self):
+        table = self.cost_table
+        keep_groups = np.array([block.keep_groups for block in self.blocks], dtype=np.float64)
+        self.block_gated = np.array([float(block.block_gate) for block in self.blocks])
+        self.controlled_flops = table["run"] + keep_groups * table["per_group"]
+        self._budget_metrics = {
+            name: keras.metrics.Mean(name=name)
+            for name in ("flops_ratio", "task_loss", "budget_loss", "rate_loss")
+        }
+
+    def target_rate(self, budget=None):
+        """Uniform execution rate r* of the gated blocks meeting `budget` (default: the model's)."""
+        budget = self.budget if budget is None else budget
+        table = self.cost_table
+        return budget_ops.uniform_target_rate(
+            float(budget), float(table["fixed"]), table["always"], self.controlled_flops,
+            self.block_gated, float(table["backbone"]),
+        )
+
+    def gate_losses(self, gate_info, step=None):
+        """Budget penalty, target-rate term and per-image realized FLOPs ratio of a batch.
+
+        Args:
+            gate_info: the `info` dict of `model(x, return_gate_info=True)`.
+            step: training step for scheduled weights (default: optimizer step or 0).
+
+        Returns:
+            `(budget_loss, rate_loss, flops_ratio)`: two scalars (0 when `budget`
+            is None or nothing is gated) and a (batch,) tensor.
+        """
+        table = self.cost_table
+        costs = self._cost_tensors
+        ratio = budget_ops.flops_ratio(
+            gate_info["gate"], gate_info["kept_groups"], float(table["fixed"]),
+            costs["always"], costs["run"], costs["per_group"], float(table["backbone"]),
+        )
+        zero = ops.zeros((), dtype=ratio.dtype)
+        if self.budget is None or self.gating == "none":
+            return zero, zero, ratio
+        if step is None:
+            step = self.optimizer.iterations if getattr(self, "optimizer", None) else 0
+        budget_loss = _weight_at(self.budget_weight, step) * budget_ops.budget_penalty(
+            ratio, self.budget
+        )
+        rate_loss = zero
+        if self.block_gated.any():
+            rate_loss = _weight_at(self.target_rate_weight, step) * budget_ops.target_rate_loss(
+                gate_info["keep_prob"], self.target_rate(), self.block_gated
+            )
+        return budget_loss, rate_loss, ratio
+
+    def _update_step_metrics(self, x, loss, task_loss, budget_loss, rate_loss, ratio):
+        batch_size = ops.shape(ratio)[0]
+        replicas = _num_replicas()
+        if getattr(self, "_loss_tracker", None) is not None:
+            self._loss_tracker.update_state(loss * replicas, sample_weight=batch_size)
+        metrics = self._budget_metrics
+        metrics["task_loss"].update_state(task_loss * replicas, sample_weight=batch_size)
+        metrics["budget_loss"].update_state(budget_loss, sample_weight=batch_size)
+        metrics["rate_loss"].update_state(rate_loss, sample_weight=batch_size)
+        metrics["flops_ratio"].update_state(ratio)
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            logits, gate_info = self(x, training=True, return_gate_info=True)
+            # `compute_loss` returns the task loss already divided by the replica count.
+            task_loss = self.compute_loss(
+                x=x, y=y, y_pred=logits, sample_weight=sample_weight, training=True
+            )
+            budget_loss, rate_loss, ratio = self.gate_losses(gate_info)
+            loss = task_loss + (budget_loss + rate_loss) / _num_replicas()
+            self._update_step_metrics(x, loss, task_loss, budget_loss, rate_loss, ratio)
+            if self.optimizer is not None:
+                loss = self.optimizer.scale_loss(loss)
+        trainable_weights = self.trainable_weights
+        gradients = tape.gradient(loss, trainable_weights)
+        self.optimizer.apply_gradients(zip(gradients, trainable_weights, strict=True))
+        return self.compute_metrics(x, y, logits, sample_weight=sample_weight)
+
+    def test_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        logits, gate_info = self(x, training=False, return_gate_info=True)
+        task_loss = self.compute_loss(
+            x=x, y=y, y_pred=logits, sample_weight=sample_weight, training=False
+        )
+        budget_loss, rate_loss, ratio = self.gate_losses(gate_info)
+        self._update_step_metrics(x, task_loss, task_loss, budget_loss, rate_loss, ratio)
+        return self.compute_metrics(x, y, logits, sample_weight=sample_weight)
+
+
+def _num_replicas():
+    return float(tf.distribute.get_strategy().num_replicas_in_sync)
+
+
+def _check_budget(budget):
+    if budget is None:
+        return None
+    if isinstance(budget, bool) or not isinstance(budget, int | float | np.floating) or not (
+        0.0 < budget <= 1.0
+    ):
+        raise _invalid("budget", budget, "0 < budget <= 1 (or None for no FLOPs penalty)")
+    return float(budget)
+
+
+def _check_weight(name, weight):
+    if isinstance(weight, dict):
+        weight = keras.saving.deserialize_keras_object(weight)
+    if isinstance(weight, keras.optimizers.schedules.LearningRateSchedule):
+        return weight
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
+        raise _invalid(name, weight, "a float >= 0 or a schedule of the step")
+    return float(weight)
+
+
+def _serialize_weight(weight):
+    if isinstance(weight, keras.optimizers.schedules.LearningRateSchedule):
+        return keras.saving.serialize_keras_object(weight)
+    return weight
+
+
+def _weight_at(weight, step):
+    if isinstance(weight, keras.optimizers.schedules.LearningRateSchedule):
+        return ops.cast(weight(step), "float32")
+    return weight
