@@ -13,7 +13,8 @@ GATE_OVERRIDES = (None, "open", "closed")
 def check_override(override):
     if override not in GATE_OVERRIDES:
         raise ValueError(
-            f"Invalid value for `mode`: expected one of {GATE_OVERRIDES}. Received: mode={override!r}"
+            f"Invalid value for `mode`: expected one of {GATE_OVERRIDES}. "
+            f"Received: mode={override!r}"
         )
     return override
 

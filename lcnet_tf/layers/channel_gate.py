@@ -45,6 +45,11 @@ class ChannelGate(keras.layers.Layer):
                 f"Invalid value for `keep_groups`: expected an int in [0, {groups}]. "
                 f"Received: keep_groups={keep_groups!r}"
             )
+        if not (isinstance(hidden_units, int) and hidden_units > 0):
+            raise ValueError(
+                "Invalid value for `hidden_units`: expected a positive int. "
+                f"Received: hidden_units={hidden_units!r}"
+            )
         self.groups = groups
         self.keep_groups = keep_groups
         self.hidden_units = hidden_units

@@ -97,6 +97,11 @@ class GatedResidualBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if not (isinstance(filters, int) and filters > 0):
+            raise ValueError(
+                "Invalid value for `filters`: expected a positive int. "
+                f"Received: filters={filters!r}"
+            )
         if block_type not in BLOCK_TYPES:
             raise ValueError(
                 f"Invalid value for `block_type`: expected one of {BLOCK_TYPES}. "
@@ -108,7 +113,9 @@ class GatedResidualBlock(keras.layers.Layer):
                 f"Received: shortcut={shortcut!r}"
             )
         if stride not in (1, 2):
-            raise ValueError(f"Invalid value for `stride`: expected 1 or 2. Received: {stride!r}")
+            raise ValueError(
+                f"Invalid value for `stride`: expected 1 or 2. Received: stride={stride!r}"
+            )
         if channel_groups is not None and (
             not isinstance(channel_groups, int) or channel_groups <= 0 or filters % channel_groups
         ):
