@@ -1,0 +1,139 @@
+"""Post-training budget calibration: one decision offset shared by every block gate."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from lcnet_tf.layers import BlockGate
+from lcnet_tf.ops import budget_ops
+
+
+def block_gates(model):
+    """Every `BlockGate` of `model`, in block order."""
+    return [layer for layer in model._flatten_layers() if isinstance(layer, BlockGate)]
+
+
+def flops_ratio_range(model):
+    """`(closed, open)` mean FLOPs ratios reachable by moving the block-gate threshold.
+
+    Channel gates keep a fixed top-k, so only block decisions move the cost:
+    `closed` skips every gated block, `open` runs them all (with k groups each).
+    """
+    table = model.cost_table
+    controlled = np.asarray(model.controlled_flops, dtype=np.float64)
+    gated = np.asarray(model.block_gated, dtype=np.float64)
+    base = table["fixed"] + table["always"].sum() + ((1.0 - gated) * controlled).sum()
+    backbone = float(table["backbone"])
+    return float(base / backbone), float((base + (gated * controlled).sum()) / backbone)
+
+
+def set_decision_offset(model, offset):
+    """Writes `offset` into every `BlockGate.decision_offset` of `model`."""
+    for gate in block_gates(model):
+        gate.decision_offset.assign(float(offset))
+
+
+def _ratio_function(model):
+    table = model.cost_table
+    costs = model._cost_tensors
+
+    @tf.function(reduce_retracing=True)
+    def batch_ratios(images):
+        _, info = model(images, training=False, return_gate_info=True)
+        return budget_ops.flops_ratio(
+            info["gate"], info["kept_groups"], float(table["fixed"]), costs["always"],
+            costs["run"], costs["per_group"], float(table["backbone"]),
+        )
+
+    return batch_ratios
+
+
+def mean_flops_ratio(model, batches):
+    """Mean realized FLOPs ratio (inference decisions) over a list of image batches."""
+    batch_ratios = _ratio_function(model)
+    return float(np.concatenate([batch_ratios(images).numpy() for images in batches]).mean())
+
+
+def calibrate_budget(model, dataset, budget, *, tolerance=0.002, max_steps=25, bracket=8.0):
+    """Finds the one gate-logit offset that makes the mean realized FLOPs ratio equal `budget`.
+
+    Every block gate keeps an image when `keep_logit + decision_offset > 0`; the
+    offset is found by bisection on `dataset` (use held-out, un-augmented
+    training images, not the test set) and written into every gate. The same
+    trained model can be recalibrated to any budget in its range.
+
+    Args:
+        model: a `GatedResNet` with block gates ("layer" or "lc" gating).
+        dataset: `tf.data.Dataset` of `(images, labels)` or images, or an array of images.
+        budget: target mean FLOPs ratio.
+        tolerance: stop once within this ratio of `budget`.
+        max_steps: bisection steps at most.
+        bracket: initial offset range `[-bracket, bracket]` (widened if needed).
+
+    Returns:
+        Dict with `offset`, `flops_ratio` (mean ratio on `dataset` at that offset),
+        `budget`, `steps` and `num_images`.
+
+    Raises:
+        ValueError: the model has no block gate, or `budget` is outside
+            `flops_ratio_range(model)`.
+
+    Example:
+        >>> calib = make_dataset(builder, "train", batch_size=500, training=False, take=5000)
+        >>> calibrate_budget(model, calib, 0.4)["flops_ratio"]  # ~0.400
+    """
+    if not block_gates(model):
+        raise ValueError(
+            f"Invalid value for `model`: calibration needs block gates (gating 'layer' or 'lc'); "
+            f"model {model.name!r} has gating={getattr(model, 'gating', None)!r}."
+        )
+    closed, opened = flops_ratio_range(model)
+    if not closed - 1e-6 <= budget <= opened + 1e-6:
+        raise ValueError(
+            f"Invalid value for `budget`: expected {closed:.4f} <= budget <= {opened:.4f} "
+            f"(the FLOPs ratios of model {model.name!r} with every block gate closed / open). "
+            f"Received: budget={budget!r}"
+        )
+    if isinstance(dataset, tf.data.Dataset):
+        batches = [batch[0] if isinstance(batch, tuple | list) else batch for batch in dataset]
+    else:
+        images = np.asarray(dataset)
+        batches = [images[i : i + 500] for i in range(0, len(images), 500)]
+    batches = [keras.ops.convert_to_tensor(batch) for batch in batches]
+    num_images = int(sum(batch.shape[0] for batch in batches))
+    batch_ratios = _ratio_function(model)
+
+    def ratio_at(offset):
+        set_decision_offset(model, offset)
+        return float(np.concatenate([batch_ratios(b).numpy() for b in batches]).mean())
+
+    low, high = -bracket, bracket
+    best = None
+    steps = 0
+    for _ in range(6):  # Widen until the bracket holds the budget.
+        low_ratio, high_ratio = ratio_at(low), ratio_at(high)
+        steps += 2
+        if low_ratio <= budget <= high_ratio:
+            break
+        low, high = 2 * low, 2 * high
+    candidates = [(abs(low_ratio - budget), low, low_ratio), (abs(high_ratio - budget), high,
+                                                              high_ratio)]
+    best = min(candidates)
+    while steps < max_steps and best[0] > tolerance:
+        middle = 0.5 * (low + high)
+        ratio = ratio_at(middle)
+        steps += 1
+        best = min(best, (abs(ratio - budget), middle, ratio))
+        if ratio > budget:
+            high = middle
+        else:
+            low = middle
+    _, offset, ratio = best
+    set_decision_offset(model, offset)
+    return {
+        "offset": float(offset),
+        "flops_ratio": float(ratio),
+        "budget": float(budget),
+        "steps": steps,
+        "num_images": num_images,
+    }

@@ -1,0 +1,167 @@
+"""Training configuration: one frozen dataclass and its named presets."""
+
+import dataclasses
+import json
+
+from lcnet_tf.models import list_models
+from lcnet_tf.models.resnet.resnet_model import GATINGS
+
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything `run_training` needs: the method's two phases and the budget.
+
+    Phase 1 trains the static backbone (`gating="none"`) for `static_epochs`
+    (or loads `init_from`); phase 2 copies its weights into the gated model
+    (gates start fresh) and trains `epochs` more with the FLOPs penalty; then
+    the decision threshold is calibrated so the mean realized FLOPs ratio on
+    `calibration_images` un-augmented training images equals `budget`.
+
+    Args:
+        model: registered model name (`lcnet_tf.list_models()`).
+        gating: "none", "layer", "channel" or "lc".
+        budget: target mean FLOPs ratio, 0 < budget <= 1.
+        dataset: TFDS name or prepared TFDS directory.
+        image_size: input size for ImageNet-style data (None: stored size, CIFAR).
+        batch_size: global batch size.
+        static_epochs: epochs of phase 1 (0: gated training from scratch).
+        epochs: epochs of phase 2 (gated).
+        steps_per_epoch: steps per epoch (None: one pass over the training split).
+        static_lr / lr: peak learning rates of the two phases (SGD, Nesterov,
+            linear warm-up over `warmup_epochs` then cosine decay to 0).
+        momentum, weight_decay, label_smoothing: optimizer and loss settings.
+        budget_weight, target_rate_weight: penalty weights (see `GatedResNet`);
+            both ramp up linearly over `penalty_warmup_epochs`.
+        channel_keep: C-Net fraction of groups kept per image; None takes the
+            preset's value, raised to the smallest k/G that lets the L-Net meet
+            the budget with an execution rate <= `max_block_rate`.
+        max_block_rate: see `channel_keep`.
+        calibration_images: un-augmented training images for threshold calibration
+            (0 disables calibration).
+        calibration_tolerance: bisection stops within this FLOPs ratio of the budget.
+        eval_batch_size: batch size for evaluation, calibration and the report.
+        train_examples / test_examples: use only the first N examples (quick runs).
+        init_from: path of a saved model whose backbone weights start phase 2.
+        strategy: "default", "mirrored", "multi_worker" or "tpu".
+        tpu: TPU address for `strategy="tpu"` ("" = local / from the environment).
+        seed: seeds weights, data order and augmentation.
+        jit_compile: passed to `compile` ("auto", True or False).
+    """
+
+    model: str = "resnet20"
+    gating: str = "lc"
+    budget: float = 0.4
+    dataset: str = "cifar10"
+    image_size: int | None = None
+    batch_size: int = 128
+    static_epochs: int = 7
+    epochs: int = 5
+    steps_per_epoch: int | None = None
+    static_lr: float = 0.1
+    lr: float = 0.02
+    warmup_epochs: float = 0.5
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.0
+    budget_weight: float = 1.0
+    target_rate_weight: float = 5.0
+    penalty_warmup_epochs: float = 0.5
+    channel_keep: float | None = None
+    max_block_rate: float = 0.9
+    calibration_images: int = 5000
+    calibration_tolerance: float = 0.002
+    eval_batch_size: int = 500
+    train_examples: int | None = None
+    test_examples: int | None = None
+    init_from: str | None = None
+    strategy: str = "default"
+    tpu: str = ""
+    seed: int = 0
+    jit_compile: str | bool = "auto"
+
+    def __post_init__(self):
+        _check(self.model in list_models(), "model", self.model, f"one of {list_models()}")
+        _check(self.gating in GATINGS, "gating", self.gating, f"one of {GATINGS}")
+        _check(
+            _is_number(self.budget) and 0.0 < self.budget <= 1.0,
+            "budget", self.budget, "0 < budget <= 1",
+        )
+        _check(self.strategy in STRATEGIES, "strategy", self.strategy, f"one of {STRATEGIES}")
+        for name in ("batch_size", "eval_batch_size"):
+            value = getattr(self, name)
+            _check(_is_int(value) and value > 0, name, value, "a positive int")
+        for name in ("static_epochs", "epochs", "calibration_images"):
+            value = getattr(self, name)
+            _check(_is_int(value) and value >= 0, name, value, "an int >= 0")
+        for name in ("steps_per_epoch", "train_examples", "test_examples", "image_size"):
+            value = getattr(self, name)
+            _check(value is None or (_is_int(value) and value > 0), name, value,
+                   "a positive int or None")
+        for name in ("static_lr", "lr", "weight_decay", "budget_weight", "target_rate_weight",
+                     "warmup_epochs", "penalty_warmup_epochs", "label_smoothing"):
+            value = getattr(self, name)
+            _check(_is_number(value) and value >= 0, name, value, "a number >= 0")
+        _check(
+            self.channel_keep is None or (_is_number(self.channel_keep)
+                                          and 0 < self.channel_keep <= 1),
+            "channel_keep", self.channel_keep, "0 < channel_keep <= 1 or None",
+        )
+        _check(_is_number(self.max_block_rate) and 0 < self.max_block_rate <= 1,
+               "max_block_rate", self.max_block_rate, "0 < max_block_rate <= 1")
+
+    def replace(self, **changes):
+        """A copy with `changes` applied (and validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self):
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value):
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check(ok, name, value, expected):
+    if not ok:
+        raise ValueError(
+            f"Invalid value for `{name}`: expected {expected}. Received: {name}={value!r}"
+        )
+
+
+TRAIN_PRESETS = {
+    # ~30 min on 2 CPU cores: ResNet-20, 7 static epochs + 5 gated epochs (+ calibration).
+    "cpu": TrainConfig(),
+    # Paper-sized CIFAR schedule: ResNet-110, 160 static epochs, then 60 gated epochs.
+    "paper": TrainConfig(
+        model="resnet110", static_epochs=160, epochs=60, static_lr=0.1, lr=0.01,
+        warmup_epochs=1.0, penalty_warmup_epochs=5.0,
+    ),
+    # ImageNet: ResNet-50 at 224x224, 90 static epochs (lr 0.1 per 256), then 30 gated.
+    "imagenet": TrainConfig(
+        model="resnet50", dataset="imagenet2012", image_size=224, batch_size=256,
+        static_epochs=90, epochs=30, static_lr=0.1, lr=0.01, weight_decay=1e-4,
+        label_smoothing=0.1, warmup_epochs=5.0, penalty_warmup_epochs=2.0,
+        eval_batch_size=250, calibration_images=10000,
+    ),
+}
+
+
+def get_train_config(preset="cpu", **overrides):
+    """The named preset with `overrides` applied (None values are ignored).
+
+    Example:
+        >>> config = get_train_config("cpu", budget=0.5, epochs=3)
+    """
+    if preset not in TRAIN_PRESETS:
+        raise ValueError(
+            f"Invalid value for `preset`: expected one of {list(TRAIN_PRESETS)}. "
+            f"Received: preset={preset!r}"
+        )
+    changes = {key: value for key, value in overrides.items() if value is not None}
+    return TRAIN_PRESETS[preset].replace(**changes)

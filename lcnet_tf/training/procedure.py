@@ -1,0 +1,346 @@
+"""The whole method as one call: static backbone -> gated fine-tuning -> calibration -> report."""
+
+import json
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from lcnet_tf.models import create_model
+from lcnet_tf.ops.budget_ops import LinearWarmup, uniform_target_rate
+from lcnet_tf.training.calibration import calibrate_budget, flops_ratio_range
+from lcnet_tf.training.config import TrainConfig
+from lcnet_tf.training.distribute import make_strategy, worker_info
+from lcnet_tf.training.report import gate_report, plot_gate_report, report_to_json
+
+STATIC_MODEL = "static.keras"
+GATED_MODEL = "gated_trained.keras"
+FINAL_MODEL = "model.keras"
+METRICS = "metrics.json"
+PHASES = "phases.json"
+NO_DECAY = ["gamma", "beta", "bias", "decision_offset"]
+
+
+def transfer_backbone_weights(source, target):
+    """Copies `source`'s weights into `target` wherever the layer path and shape match.
+
+    Paths are compared without the model name, so a static `resnet20_none`
+    fills the backbone of a gated `resnet20_lc`; gate weights stay fresh.
+
+    Returns:
+        Number of weights copied.
+
+    Raises:
+        ValueError: when nothing matches (different architectures).
+    """
+    def key(variable):
+        return variable.path.split("/", 1)[-1]
+
+    source_weights = {key(v): v for v in source.weights}
+    copied = 0
+    for variable in target.weights:
+        match = source_weights.get(key(variable))
+        if match is not None and tuple(match.shape) == tuple(variable.shape):
+            variable.assign(match.numpy())
+            copied += 1
+    if copied == 0:
+        raise ValueError(
+            f"Invalid value for `source`: no weight of {source.name!r} matches {target.name!r} "
+            "by layer path and shape (different architectures?)."
+        )
+    return copied
+
+
+def choose_channel_keep(model, config):
+    """C-Net keep fraction for the budget: the preset's, raised if the L-Net cannot meet it.
+
+    For "lc" gating the channel gates' fixed top-k sets each block's cost when
+    it runs and the L-Net absorbs the rest of the budget; the fraction is raised
+    (k/G steps) until the uniform block execution rate meeting the budget is
+    at most `config.max_block_rate`. For "channel" gating (no block gates) the
+    k/G whose fixed FLOPs ratio is closest to the budget is taken.
+
+    Returns:
+        The keep fraction (float), or None when the model has no channel gates.
+    """
+    groups = [block.channel_groups for block in model.blocks if block.channel_groups]
+    if not groups:
+        return None
+    if config.channel_keep is not None:
+        return float(config.channel_keep)
+    table = model.cost_table
+    group_count = max(groups)
+    block_gated = np.array([float(block.block_gate) for block in model.blocks])
+    fractions = sorted({k / group_count for k in range(1, group_count + 1)} | {model.channel_keep})
+    fractions = [f for f in fractions if f >= model.channel_keep] if block_gated.any() else \
+        fractions
+
+    def cost_terms(fraction):
+        keep = np.array([max(1, round(fraction * (block.channel_groups or 0)))
+                         if block.channel_groups else 0 for block in model.blocks])
+        return table["run"] + keep * table["per_group"]
+
+    if block_gated.any():
+        for fraction in fractions:
+            rate = float(uniform_target_rate(
+                config.budget, float(table["fixed"]), table["always"], cost_terms(fraction),
+                block_gated, float(table["backbone"]),
+            ))
+            if rate <= config.max_block_rate:
+                return float(fraction)
+        return 1.0
+    ratios = [
+        (table["fixed"] + table["always"].sum() + cost_terms(f).sum()) / table["backbone"]
+        for f in fractions
+    ]
+    return float(fractions[int(np.argmin([abs(r - config.budget) for r in ratios]))])
+
+
+def _optimizer(peak_lr, total_steps, warmup_steps, config):
+    warmup_steps = min(warmup_steps, max(total_steps - 1, 0))
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup_steps else peak_lr,
+        decay_steps=max(total_steps - warmup_steps, 1),
+        warmup_target=peak_lr if warmup_steps else None,
+        warmup_steps=warmup_steps,
+    )
+    optimizer = keras.optimizers.SGD(
+        learning_rate=schedule, momentum=config.momentum, nesterov=True,
+        weight_decay=config.weight_decay or None,
+    )
+    if config.weight_decay:
+        optimizer.exclude_from_weight_decay(var_names=NO_DECAY)
+    return optimizer
+
+
+def _compile(model, optimizer, config):
+    if config.label_smoothing:
+        loss = keras.losses.CategoricalCrossentropy(
+            from_logits=True, label_smoothing=config.label_smoothing
+        )
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"],
+                  jit_compile=config.jit_compile)
+
+
+class _Paths:
+    def __init__(self, workdir, is_chief, task_id):
+        self.root = Path(workdir)
+        # Every worker trains; only the chief writes the run's outputs, the others a subfolder.
+        self.out = self.root if is_chief else self.root / f"worker{task_id}"
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.backup = self.out / "backup"
+
+
+def _load_phases(path):
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _save_json(path, payload):
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_text(json.dumps(payload, indent=2, sort_keys=True))
+    temporary.replace(path)
+
+
+def _save_model(model, path):
+    temporary = path.with_name(path.stem + ".tmp.keras")
+    model.save(temporary)
+    temporary.replace(path)
+
+
+def run_training(config, workdir, *, strategy=None, callbacks=(), verbose=1):
+    """Runs the method end to end and writes every output into `workdir`.
+
+    1. Backbone: load `config.init_from`, or train the static model (`gating="none"`)
+       for `static_epochs` (saved as `static.keras`).
+    2. Gated: build the gated model with `budget`, copy the backbone weights (same
+       layer names; gates fresh), train `epochs` with the FLOPs penalty
+       (`gated_trained.keras`).
+    3. Calibrate the decision threshold on un-augmented training images so the
+       mean realized FLOPs ratio equals the budget, then evaluate on the test
+       split and write `model.keras`, `metrics.json`, `gate_report.png`.
+
+    Killed at any moment, the same call resumes: each training phase runs under
+    `keras.callbacks.BackupAndRestore` (at most one epoch lost) and a finished
+    phase is not redone. `config.json` holds the resolved config, `*_log.csv`
+    the per-epoch logs and `tensorboard/` the TensorBoard logs.
+
+    Args:
+        config: a `TrainConfig`.
+        workdir: output directory (created if needed).
+        strategy: a `tf.distribute.Strategy`; default `make_strategy(config.strategy)`.
+        callbacks: extra Keras callbacks for both training phases.
+        verbose: Keras `fit` verbosity.
+
+    Returns:
+        The metrics dict written to `metrics.json`.
+
+    Example:
+        >>> metrics = run_training(get_train_config("cpu", budget=0.4), "/tmp/run")
+        >>> metrics["test_accuracy"], metrics["flops_ratio"]
+    """
+    from lcnet_tf import data as data_lib
+
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"Expected a TrainConfig, got {type(config).__name__}")
+    strategy = strategy or make_strategy(config.strategy, tpu=config.tpu)
+    is_chief, task_id = worker_info(strategy)
+    paths = _Paths(workdir, is_chief, task_id)
+    (paths.out / "config.json").write_text(config.to_json())
+    metrics_path = paths.out / METRICS
+    if metrics_path.exists() and (paths.out / FINAL_MODEL).exists():
+        return json.loads(metrics_path.read_text())
+    phases_path = paths.out / PHASES
+    phases = _load_phases(phases_path)
+    keras.utils.set_random_seed(config.seed)
+
+    builder = data_lib.resolve_dataset(config.dataset)
+    num_classes = int(builder.info.features["label"].num_classes)
+    num_train = data_lib.num_examples(builder, "train")
+    if config.train_examples:
+        num_train = min(num_train, config.train_examples)
+    steps_per_epoch = config.steps_per_epoch or max(num_train // config.batch_size, 1)
+
+    def train_dataset():
+        dataset = data_lib.make_dataset(
+            builder, "train", batch_size=config.batch_size, training=True,
+            image_size=config.image_size, seed=config.seed, take=config.train_examples,
+            repeat=True,
+        )
+        if config.label_smoothing:
+            dataset = dataset.map(lambda x, y: (x, tf.one_hot(y, num_classes)))
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.DATA
+        )
+        return dataset.with_options(options)
+
+    def eval_dataset(split, take):
+        return data_lib.make_dataset(
+            builder, split, batch_size=config.eval_batch_size, training=False,
+            image_size=config.image_size, take=take, cache=False,
+        )
+
+    test_ds = eval_dataset("test", config.test_examples)
+    model_kwargs = {"num_classes": num_classes}
+    if config.image_size:
+        model_kwargs["image_size"] = config.image_size
+
+    def fit(model, phase, epochs, peak_lr):
+        total_steps = epochs * steps_per_epoch
+        warmup = int(config.warmup_epochs * steps_per_epoch)
+        _compile(model, _optimizer(peak_lr, total_steps, warmup, config), config)
+        phase_callbacks = [
+            keras.callbacks.BackupAndRestore(str(paths.backup / phase), double_checkpoint=True),
+            keras.callbacks.CSVLogger(str(paths.out / f"{phase}_log.csv"), append=True),
+            keras.callbacks.TensorBoard(str(paths.out / "tensorboard" / phase)),
+            *callbacks,
+        ]
+        start = time.time()
+        model.fit(train_dataset(), epochs=epochs, steps_per_epoch=steps_per_epoch,
+                  callbacks=phase_callbacks, verbose=verbose)
+        return time.time() - start
+
+    def test_accuracy(model):
+        return float(gate_report(model, test_ds, num_classes)["test_accuracy"])
+
+    # Phase 1: the static backbone.
+    backbone = None
+    static_path = paths.out / STATIC_MODEL
+    if config.init_from:
+        backbone = keras.saving.load_model(config.init_from, compile=False)
+        if "static" not in phases:
+            phases["static"] = {"source": str(config.init_from),
+                                "test_accuracy": test_accuracy(backbone)}
+            _save_json(phases_path, phases)
+    elif static_path.exists():
+        backbone = keras.saving.load_model(static_path, compile=False)
+    elif config.static_epochs > 0 or config.gating == "none":
+        with strategy.scope():
+            backbone = create_model(config.model, gating="none", **model_kwargs)
+        seconds = fit(backbone, "static", max(config.static_epochs, 1), config.static_lr)
+        phases["static"] = {"seconds": seconds, "epochs": config.static_epochs,
+                            "test_accuracy": test_accuracy(backbone)}
+        _save_model(backbone, static_path)
+        _save_json(phases_path, phases)
+
+    # Phase 2: gated training to the budget.
+    gated_path = paths.out / GATED_MODEL
+    if config.gating == "none":
+        model = backbone
+    elif gated_path.exists():
+        model = keras.saving.load_model(gated_path, compile=False)
+    else:
+        warmup = int(config.penalty_warmup_epochs * steps_per_epoch)
+        with strategy.scope():
+            probe = create_model(config.model, gating=config.gating, **model_kwargs)
+            channel_keep = choose_channel_keep(probe, config)
+            overrides = dict(model_kwargs)
+            if channel_keep is not None:
+                overrides["channel_keep"] = channel_keep
+            model = create_model(
+                config.model, gating=config.gating, budget=config.budget,
+                budget_weight=LinearWarmup(config.budget_weight, warmup),
+                target_rate_weight=LinearWarmup(config.target_rate_weight, warmup),
+                **overrides,
+            )
+            copied = transfer_backbone_weights(backbone, model) if backbone is not None else 0
+        seconds = fit(model, "gated", config.epochs, config.lr)
+        phases["gated"] = {"seconds": seconds, "epochs": config.epochs,
+                           "channel_keep": channel_keep, "weights_copied": copied,
+                           "target_rate": float(model.target_rate())}
+        _save_model(model, gated_path)
+        _save_json(phases_path, phases)
+
+    # Phase 3: calibrate, evaluate, write the outputs.
+    result = {"budget": config.budget, "model": config.model, "gating": config.gating}
+    if config.gating in ("layer", "lc") and config.calibration_images:
+        start = time.time()
+        closed, opened = flops_ratio_range(model)
+        target = min(max(config.budget, closed), opened)
+        calibration = calibrate_budget(
+            model, eval_dataset("train", config.calibration_images), target,
+            tolerance=config.calibration_tolerance,
+        )
+        calibration["seconds"] = time.time() - start
+        calibration["ratio_range"] = [closed, opened]
+        result["calibration"] = calibration
+    report = gate_report(model, test_ds, num_classes)
+    plot_gate_report(report, paths.out / "gate_report.png")
+    report_json = report_to_json(report)
+    report_json.pop("per_image_flops")
+    np.save(paths.out / "per_image_flops.npy", report["per_image_flops"])
+    result.update(report_json)
+    result["static_test_accuracy"] = phases.get("static", {}).get("test_accuracy")
+    result["phases"] = phases
+    _save_model(model, paths.out / FINAL_MODEL)
+    _save_json(metrics_path, result)
+    return result
+
+
+def format_results(metrics):
+    """The result table printed by the CLIs (plain text)."""
+    def fmt(value, spec):
+        return "n/a" if value is None else format(value, spec)
+
+    lines = [
+        f"model                 {metrics['model']} (gating {metrics['gating']})",
+        f"static test accuracy  {fmt(metrics.get('static_test_accuracy'), '.4f')}",
+        f"test accuracy         {metrics['test_accuracy']:.4f}",
+        f"budget                {metrics['budget']:.3f}",
+        f"realized FLOPs ratio  {metrics['flops_ratio']:.4f}",
+        f"mean FLOPs            {metrics['mean_flops'] / 1e6:.2f} M",
+        f"backbone FLOPs        {metrics['backbone_flops'] / 1e6:.2f} M",
+        f"per-image ratio       {metrics['ratio_min']:.3f} .. {metrics['ratio_max']:.3f} "
+        f"(CV {metrics['flops_cv']:.3f})",
+        f"dynamic blocks        {fmt(metrics.get('dynamic_fraction'), '.2f')} "
+        "(share of gated blocks run for 10-90% of images)",
+        "per-block execution rate:",
+    ]
+    for name, rate, gated in zip(metrics["block_names"], metrics["per_block_rate"],
+                                 metrics["block_gated"], strict=True):
+        lines.append(f"  {name:16s} {rate:.3f}{'' if gated else '  (not gated)'}")
+    return "\n".join(lines)
