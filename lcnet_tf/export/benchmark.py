@@ -143,9 +143,8 @@ def compare_models(models, images, labels, *, reference="static", num_threads=1,
             record["flops"][index] = float(outputs["realized_flops"].reshape(-1)[0])
             record["correct"][index] = int(np.argmax(outputs["logits"])) == labels[index]
             record["gate"].append(outputs["gate"].reshape(-1))
-        if bar is not None and (index + 1) % 25 == 0 or index + 1 == len(images):
-            if bar is not None:
-                bar.update(index + 1)
+        if bar is not None and ((index + 1) % 25 == 0 or index + 1 == len(images)):
+            bar.update(index + 1)
     ref = per_image[reference]
     ref_latency = ref["latency_ms"].mean()
     ref_flops = ref["flops"].mean()
@@ -206,3 +205,106 @@ def write_report(summary, per_image, out_dir, metadata=None):
     figure.savefig(png_path, dpi=120)
     plt.close(figure)
     return json_path, png_path
+
+
+def load_images(dataset, split, num_images, *, training=False):
+    """First `num_images` images and labels of a split, as numpy (uint8 NHWC, int64)."""
+    from lcnet_tf.data import make_dataset
+
+    pipeline = make_dataset(dataset, split, batch_size=min(500, num_images), training=training,
+                            take=num_images, cache=False)
+    images, labels = [], []
+    for batch_images, batch_labels in pipeline:
+        images.append(batch_images.numpy())
+        labels.append(batch_labels.numpy())
+    return np.concatenate(images), np.concatenate(labels).astype(np.int64)
+
+
+def _static_twin(model):
+    """The same backbone without gates (fresh weights unless trained separately)."""
+    config = {**model.get_config(), "gating": "none", "name": f"{model.name}_static"}
+    return type(model).from_config(config)
+
+
+def run_benchmark(model, dataset, out_dir, *, static_model=None, num_images=1000,
+                  quantize=("none",), num_threads=1, repeats=1, num_calibration=256,
+                  progress=True):
+    """Converts a dynamic model and its static twin, times both on real test images.
+
+    Args:
+        model: a trained `GatedResNet` (or one with gates set by
+            `lcnet_tf.export.gate_patterns`).
+        dataset: TFDS name or prepared directory (test split for timing, train
+            split for int8 calibration).
+        out_dir: where `report.json`, `latency_vs_flops.png` and the `.tflite`
+            files go.
+        static_model: the trained static backbone; None builds an untrained
+            one from `model`'s config (latency and FLOPs are then meaningful,
+            its accuracy is not: the report says so).
+        num_images: test images to run.
+        quantize: variants to convert, from "none", "fp16", "dynamic", "int8";
+            each is converted for both the dynamic and the static model.
+        num_threads: interpreter threads (1 = one phone big core).
+        repeats: invokes per image (median taken).
+        num_calibration: training images for int8 calibration.
+        progress: show a progress bar.
+
+    Returns:
+        `(summary, text_table, json_path, png_path)`.
+    """
+    from lcnet_tf.export.tflite_export import QUANTIZATIONS, to_tflite
+
+    quantize = tuple(quantize)
+    bad = [q for q in quantize if q not in QUANTIZATIONS]
+    if bad or not quantize:
+        raise ValueError(
+            f"Invalid value for `quantize`: expected a non-empty subset of {QUANTIZATIONS}. "
+            f"Received: quantize={quantize!r}"
+        )
+    if not (isinstance(num_images, int) and num_images > 0):
+        raise ValueError(
+            f"Invalid value for `num_images`: expected a positive int. Received: {num_images!r}"
+        )
+    static_trained = static_model is not None
+    if static_model is None:
+        static_model = _static_twin(model)
+    os.makedirs(out_dir, exist_ok=True)
+    calibration = None
+    if "int8" in quantize:
+        calibration, _ = load_images(dataset, "train", num_calibration)
+    models = {}
+    for variant in quantize:
+        suffix = "" if variant == "none" else f"_{variant}"
+        for role, keras_model in (("static", static_model), ("dynamic", model)):
+            path = os.path.join(out_dir, f"{role}{suffix}.tflite")
+            to_tflite(keras_model, path, quantize=variant,
+                      representative_data=calibration if variant == "int8" else None)
+            models[f"{role}{suffix}"] = path
+    reference = "static" if "none" in quantize else f"static_{quantize[0]}"
+    images, labels = load_images(dataset, "test", num_images)
+    summary, per_image = compare_models(models, images, labels, reference=reference,
+                                        num_threads=num_threads, repeats=repeats,
+                                        progress=progress)
+    metadata = {
+        "model": model.name,
+        "dataset": str(dataset),
+        "num_images": int(len(images)),
+        "num_threads": num_threads,
+        "repeats": repeats,
+        "reference": reference,
+        "static_trained": static_trained,
+        "efficiency": "(reference latency / latency) / (reference FLOPs / FLOPs)",
+        "flops_convention": "1 multiply-accumulate = 1 FLOP; gate networks included",
+    }
+    for variant in quantize:
+        if variant != "none" and "none" in quantize:
+            float_row, quant_row = summary["dynamic"], summary[f"dynamic_{variant}"]
+            metadata[f"dynamic_{variant}_vs_float"] = {
+                "latency_ratio": quant_row["latency_ms"]["mean"] / float_row["latency_ms"]["mean"],
+                "accuracy_drop": float_row["accuracy"] - quant_row["accuracy"],
+            }
+    json_path, png_path = write_report(summary, per_image, out_dir, metadata)
+    table = format_table(summary)
+    if not static_trained:
+        table += "\n(static model untrained: its accuracy is not meaningful; latency and FLOPs are)"
+    return summary, table, json_path, png_path

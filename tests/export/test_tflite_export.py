@@ -1,0 +1,224 @@
+"""TFLite export: IF branches, builtins only, int8 coverage, signature, parity, bad files."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import lcnet_tf
+from lcnet_tf.export import (
+    OUTPUT_NAMES,
+    ExportError,
+    TFLiteModelError,
+    check_tflite,
+    expected_if_ops,
+    load_keras_model,
+    read_tflite_bytes,
+    summarize_tflite,
+    to_tflite,
+)
+from lcnet_tf.export.benchmark import TFLiteRunner
+from lcnet_tf.export.gate_patterns import fix_gate_pattern, randomize_gates
+
+CIFAR_DIR = "/work/shared/data/cifar10_jpeg"
+NUM_PARITY_IMAGES = 500
+
+
+def _random_images(count, seed=0, size=32):
+    return np.random.default_rng(seed).integers(0, 256, (count, size, size, 3)).astype("uint8")
+
+
+@pytest.fixture(scope="module")
+def lc_model():
+    keras_seed = 1
+    tf.keras.utils.set_random_seed(keras_seed)
+    model = lcnet_tf.create_model("resnet20", gating="lc", channel_groups=2)
+    randomize_gates(model, seed=0, images=_random_images(64, seed=1))
+    return model
+
+
+@pytest.fixture(scope="module")
+def lc_float(lc_model):
+    return to_tflite(lc_model)
+
+
+@pytest.fixture(scope="module")
+def lc_int8(lc_model):
+    return to_tflite(lc_model, quantize="int8", representative_data=_random_images(16, seed=2))
+
+
+def test_if_ops_and_builtins_only(lc_model, lc_float):
+    summary = summarize_tflite(lc_float)
+    # resnet20: 9 block gates + 9 blocks x 2 channel groups.
+    assert expected_if_ops(lc_model) == 27
+    assert summary.num_if_ops == 27
+    assert summary.num_subgraphs == 1 + 2 * 27
+    assert summary.flex_ops == [] and summary.custom_ops == []
+    assert summary.op_counts()["CONV_2D"] > 0
+
+
+def test_signature(lc_model, lc_float):
+    runner = TFLiteRunner(lc_float)
+    assert set(runner.input_details) == {"image", "force_gates_open"}
+    assert tuple(runner.input_details["image"]["shape"]) == (1, 32, 32, 3)
+    assert runner.input_details["image"]["dtype"] == np.float32
+    assert tuple(runner.input_details["force_gates_open"]["shape"]) == (1,)
+    assert set(runner.output_details) == set(OUTPUT_NAMES)
+    expected_shapes = {"logits": (1, 10), "gate": (1, 9), "kept_groups": (1, 9),
+                       "realized_flops": (1,)}
+    for name, shape in expected_shapes.items():
+        assert tuple(runner.output_details[name]["shape"]) == shape
+        assert runner.output_details[name]["dtype"] == np.float32
+    # Forcing the gates open runs everything: the open-FLOPs figure of the model.
+    outputs, _ = runner.run(_random_images(1)[0], force_gates_open=True)
+    np.testing.assert_array_equal(outputs["gate"], np.ones((1, 9)))
+    np.testing.assert_array_equal(outputs["kept_groups"], np.full((1, 9), 2.0))
+    assert outputs["realized_flops"][0] == pytest.approx(lcnet_tf.flops.open_flops(lc_model),
+                                                         rel=1e-6)
+
+
+def test_fixed_pattern_flops_follow_the_gates(lc_model):
+    model = lcnet_tf.create_model("resnet20", gating="layer")
+    runs = [True, False] * 4 + [True]
+    fix_gate_pattern(model, block_runs=runs)
+    runner = TFLiteRunner(to_tflite(model, input_dtype="uint8"))
+    assert runner.input_details["image"]["dtype"] == np.uint8
+    outputs, _ = runner.run(_random_images(1)[0])
+    np.testing.assert_array_equal(outputs["gate"][0], np.array(runs, "float32"))
+    table = model.cost_table
+    expected = lcnet_tf.flops.realized_flops_from_info(
+        table, np.array(runs, "int64"), np.zeros(9, "int64")
+    )
+    assert outputs["realized_flops"][0] == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_int8_has_no_float_convolution(lc_model, lc_int8):
+    summary = summarize_tflite(lc_int8)
+    assert summary.num_if_ops == expected_if_ops(lc_model)
+    assert summary.float_conv_ops == []
+    assert summary.op_counts()["CONV_2D"] > 0
+    runner = TFLiteRunner(lc_int8)
+    assert runner.input_details["image"]["dtype"] == np.float32
+    outputs, _ = runner.run(_random_images(1)[0])
+    assert outputs["logits"].dtype == np.float32 and np.all(np.isfinite(outputs["logits"]))
+
+
+def test_check_rejects_float_conv_in_int8_and_wrong_if_count(lc_model, lc_float):
+    with pytest.raises(ExportError, match="float convolution"):
+        check_tflite(lc_float, lc_model, quantize="int8")
+    other = lcnet_tf.create_model("resnet20", gating="layer")
+    with pytest.raises(ExportError, match="27 IF ops, expected 9"):
+        check_tflite(lc_float, other)
+
+
+def test_check_rejects_flex_ops():
+    class Module(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([4], tf.float32)])
+        def serve(self, x):
+            return {"y": tf.math.cumprod(x)}  # Cumprod exists only as a Flex op.
+
+    module = Module()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [module.serve.get_concrete_function()], module
+    )
+    converter.target_spec.supported_ops = [
+        tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS
+    ]
+    content = converter.convert()
+    assert summarize_tflite(content).flex_ops, "the fixture must contain a Flex op"
+    with pytest.raises(ExportError, match="Flex"):
+        check_tflite(content, lcnet_tf.create_model("resnet20", gating="none"))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"quantize": "int4"}, "`quantize`"),
+        ({"quantize": "int8"}, "`representative_data`"),
+        ({"quantize": "fp16", "representative_data": np.zeros((2, 32, 32, 3))},
+         "`representative_data`"),
+        ({"input_dtype": "float16"}, "`input_dtype`"),
+        ({"path": "/nonexistent_dir/m.tflite"}, "does not exist"),
+    ],
+)
+def test_bad_arguments(lc_model, kwargs, message):
+    path = kwargs.pop("path", None)
+    with pytest.raises(ExportError, match=message):
+        to_tflite(lc_model, path, **kwargs)
+
+
+def test_not_a_model():
+    with pytest.raises(ExportError, match="`model`"):
+        to_tflite(tf.keras.Sequential([tf.keras.layers.Dense(2)]))
+
+
+def test_int8_calibration_images_with_wrong_shape(lc_model):
+    with pytest.raises(ExportError, match="representative_data"):
+        to_tflite(lc_model, quantize="int8", representative_data=np.zeros((4, 16, 16, 3)))
+
+
+def test_corrupt_and_truncated_tflite(tmp_path, lc_float):
+    truncated = tmp_path / "truncated.tflite"
+    truncated.write_bytes(lc_float[: len(lc_float) // 2])
+    garbage = tmp_path / "garbage.tflite"
+    garbage.write_bytes(b"not a flatbuffer at all" * 10)
+    empty = tmp_path / "empty.tflite"
+    empty.write_bytes(b"")
+    for path in (truncated, garbage, empty):
+        with pytest.raises(TFLiteModelError, match="TFLite model"):
+            read_tflite_bytes(path)
+        with pytest.raises(TFLiteModelError):
+            TFLiteRunner(str(path))
+    with pytest.raises(TFLiteModelError, match="not found"):
+        read_tflite_bytes(tmp_path / "missing.tflite")
+    # The intact file loads.
+    whole = tmp_path / "whole.tflite"
+    whole.write_bytes(lc_float)
+    assert read_tflite_bytes(whole) == lc_float
+
+
+def test_corrupt_and_truncated_keras(tmp_path):
+    model = lcnet_tf.create_model("resnet20", gating="layer")
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = load_keras_model(path)
+    images = _random_images(2)
+    np.testing.assert_allclose(loaded(images), model(images), atol=1e-5)
+    content = path.read_bytes()
+    truncated = tmp_path / "truncated.keras"
+    truncated.write_bytes(content[: len(content) // 2])
+    garbage = tmp_path / "garbage.keras"
+    garbage.write_bytes(os.urandom(1000))
+    for bad in (truncated, garbage):
+        with pytest.raises(ExportError, match="Corrupt or truncated .keras"):
+            load_keras_model(bad)
+    with pytest.raises(ExportError, match="not found"):
+        load_keras_model(tmp_path / "missing.keras")
+    with pytest.raises(ExportError, match="`.keras`"):
+        load_keras_model(garbage.rename(tmp_path / "model.h5"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir(CIFAR_DIR), reason=f"needs the CIFAR-10 copy {CIFAR_DIR}")
+def test_parity_with_keras_on_real_test_images(lc_model, lc_float):
+    from lcnet_tf.export.benchmark import load_images
+
+    images, _ = load_images(CIFAR_DIR, "test", NUM_PARITY_IMAGES)
+    assert len(images) == NUM_PARITY_IMAGES
+    logits, info = lc_model(images.astype("float32"), training=False, return_gate_info=True)
+    keras_top1 = np.argmax(np.asarray(logits), axis=-1)
+    keras_gate = np.asarray(info["gate"])
+    keras_kept = np.asarray(info["kept_groups"])
+    # The randomised gates really vary: neither all-open nor all-closed.
+    assert 0.2 < keras_gate.mean() < 0.8
+    runner = TFLiteRunner(lc_float)
+    lite_top1, lite_gate, lite_kept = [], [], []
+    for image in images:
+        outputs, _ = runner.run(image)
+        lite_top1.append(int(np.argmax(outputs["logits"])))
+        lite_gate.append(outputs["gate"][0])
+        lite_kept.append(outputs["kept_groups"][0])
+    np.testing.assert_array_equal(np.array(lite_gate), keras_gate)
+    np.testing.assert_array_equal(np.array(lite_kept), keras_kept)
+    np.testing.assert_array_equal(np.array(lite_top1), keras_top1)

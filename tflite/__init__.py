@@ -1,0 +1,1 @@
+"""Command-line tools: `python -m tflite.convert`, `python -m tflite.benchmark`."""
