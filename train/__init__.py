@@ -1,0 +1,1 @@
+"""Command-line entry points (thin absl wrappers around `lcnet_tf.training`)."""

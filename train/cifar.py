@@ -1,0 +1,25 @@
+"""Trains an LC-Net ResNet on CIFAR to a FLOPs budget.
+
+    python -m train.cifar --budget 0.4
+    python -m train.cifar --budget 0.5 --dataset ../shared/data/cifar10_jpeg --workdir runs/b05
+    python -m train.cifar --preset paper --budget 0.5   # ResNet-110, full schedule
+
+Trains (or loads with --init_from) the static backbone, then the gated model to the budget,
+calibrates the decision threshold, evaluates on the test split and writes model.keras,
+config.json, metrics.json, CSV/TensorBoard logs and gate_report.png into --workdir.
+Re-running the same command after an interruption resumes.
+"""
+
+from absl import app
+
+from train import common
+
+
+def main(argv):
+    if len(argv) > 1:
+        common.fail(f"unexpected arguments: {argv[1:]}")
+    common.main(default_preset="cpu")
+
+
+if __name__ == "__main__":
+    app.run(main)
