@@ -279,9 +279,15 @@ class GatedResidualBlock(keras.layers.Layer):
         return hidden
 
     def _grouped_branch(self, x, group_mask, saliency):
-        """Batch-1 inference: each kept group's convolutions under their own `cond`."""
+        """Batch-1 inference: each kept group's convolutions under their own `cond`.
+
+        The inference-mode BatchNormalizations after conv1 and conv2 are folded
+        into each group's weight slices (kernel * multiplier, bias), computed
+        from the variables *inside* the branch so that the TFLite converter
+        folds them into constant convolution weights with a fused bias and ReLU.
+        """
         conv1, conv2 = self.convs[0], self.convs[1]
-        mult1, add1 = _affine_from_bn(self.bns[0])
+        bn1, bn2 = self.bns[0], self.bns[1]
         group_width = self.filters // self.channel_groups
         out_shape = (
             1,
@@ -292,19 +298,21 @@ class GatedResidualBlock(keras.layers.Layer):
             lo, hi = group * group_width, (group + 1) * group_width
 
             def run_group(lo=lo, hi=hi, group=group):
-                hidden = ops.conv(x, conv1.kernel[..., lo:hi], strides=conv1.strides,
-                                  padding="same")
-                hidden = ops.relu(hidden * mult1[lo:hi] + add1[lo:hi])
+                mult1, add1 = _affine_from_bn(bn1)
+                hidden = ops.conv(x, conv1.kernel[..., lo:hi] * mult1[lo:hi],
+                                  strides=conv1.strides, padding="same")
+                hidden = ops.relu(hidden + add1[lo:hi])
                 hidden = hidden * saliency[0, group]
-                return ops.conv(hidden, conv2.kernel[:, :, lo:hi, :], strides=conv2.strides,
-                                padding="same")
+                mult2, _ = _affine_from_bn(bn2)
+                return ops.conv(hidden, conv2.kernel[:, :, lo:hi, :] * mult2,
+                                strides=conv2.strides, padding="same")
 
             partial = ops.cond(
                 group_mask[0, group] > 0, run_group, lambda: ops.zeros(out_shape, x.dtype)
             )
             total = partial if total is None else total + partial
-        # Rest of the branch after conv2 (inference-mode BN).
-        hidden = self.bns[1](total, training=False)
+        # Rest of bn2 (its shift; the scale is in the kernels), then a bottleneck's conv3.
+        hidden = total + _affine_from_bn(bn2)[1]
         if self.block_type == "bottleneck":
             hidden = self.bns[2](self.convs[2](ops.relu(hidden)), training=False)
         return hidden
