@@ -1,0 +1,80 @@
+"""Budget calibration hits its target; the gate report and its plot."""
+
+import numpy as np
+import pytest
+
+import lcnet_tf
+from lcnet_tf.training import (
+    calibrate_budget,
+    flops_ratio_range,
+    gate_report,
+    mean_flops_ratio,
+    plot_gate_report,
+    report_to_json,
+)
+
+RNG = np.random.default_rng(0)
+IMAGES = RNG.integers(0, 256, (64, 32, 32, 3)).astype("uint8")
+LABELS = RNG.integers(0, 10, (64,)).astype("int32")
+
+
+@pytest.fixture(scope="module")
+def model():
+    model = lcnet_tf.create_model("resnet20", gating="lc", budget=0.3)
+    # Spread the fresh gates' logits so that images differ in which blocks they keep.
+    for layer in lcnet_tf.gate_control.gate_layers(model):
+        if isinstance(layer, lcnet_tf.layers.BlockGate):
+            kernel = layer.keep_logit_dense.kernel
+            kernel.assign(RNG.normal(0, 1.0, kernel.shape).astype("float32"))
+    return model
+
+
+def test_ratio_range_matches_forced_gates(model):
+    closed, opened = flops_ratio_range(model)
+    table = model.cost_table
+    assert 0 < closed < opened < 1
+    # Open: every block runs with its top-k groups.
+    keep = np.array([block.keep_groups for block in model.blocks])
+    open_flops = table["fixed"] + (table["always"] + table["run"] + keep * table["per_group"]).sum()
+    assert opened == pytest.approx(open_flops / table["backbone"])
+
+
+@pytest.mark.parametrize("budget", [0.2, 0.35])
+def test_calibration_hits_the_budget(model, budget):
+    result = calibrate_budget(model, IMAGES, budget, tolerance=0.005, max_steps=30)
+    assert abs(result["flops_ratio"] - budget) <= 0.005, result
+    # The offset is written into the gates: a fresh measurement agrees.
+    measured = mean_flops_ratio(model, [IMAGES[:32], IMAGES[32:]])
+    assert measured == pytest.approx(result["flops_ratio"], abs=1e-6)
+    assert result["num_images"] == 64
+
+
+def test_calibration_rejects_unreachable_budgets(model):
+    closed, opened = flops_ratio_range(model)
+    with pytest.raises(ValueError, match="Invalid value for `budget`"):
+        calibrate_budget(model, IMAGES, min(opened + 0.05, 1.0))
+    with pytest.raises(ValueError, match="needs block gates"):
+        calibrate_budget(lcnet_tf.create_model("resnet20", gating="channel"), IMAGES, 0.5)
+
+
+def test_gate_report_and_plot(model, tmp_path):
+    import tensorflow as tf
+
+    calibrate_budget(model, IMAGES, 0.3, tolerance=0.01)
+    dataset = tf.data.Dataset.from_tensor_slices((IMAGES, LABELS)).batch(16)
+    report = gate_report(model, dataset)
+    realized = lcnet_tf.flops.per_example_flops(model, IMAGES)
+    np.testing.assert_array_equal(report["per_image_flops"], realized)
+    assert report["mean_flops"] == pytest.approx(realized.mean())
+    assert report["flops_ratio"] == pytest.approx(realized.mean() / report["backbone_flops"])
+    assert report["flops_cv"] == pytest.approx(realized.std() / realized.mean())
+    logits = model.predict(IMAGES, verbose=0)
+    assert report["test_accuracy"] == pytest.approx(np.mean(logits.argmax(-1) == LABELS))
+    assert np.asarray(report["per_class_block_rate"]).shape == (10, 9)
+    gated = np.asarray(report["per_block_rate"])[report["block_gated"]]
+    assert report["dynamic_fraction"] == pytest.approx(np.mean((gated >= 0.1) & (gated <= 0.9)))
+    path = plot_gate_report(report, tmp_path / "report.png")
+    assert (tmp_path / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
+    import json
+
+    json.dumps(report_to_json(report))  # JSON-ready.
