@@ -227,6 +227,15 @@ def to_tflite(model, path=None, *, quantize="none", representative_data=None,
             "(real training images, e.g. make_dataset(..., 'train', training=False, take=256)). "
             "Received: representative_data=None"
         )
+    if quantize == "int8" and isinstance(representative_data, np.ndarray) and (
+        representative_data.ndim not in (3, 4)
+        or representative_data.shape[-3:] != (model.image_size, model.image_size, 3)
+    ):
+        raise ExportError(
+            "Invalid value for `representative_data`: expected images of shape "
+            f"(batch, {model.image_size}, {model.image_size}, 3). "
+            f"Received: shape {representative_data.shape}"
+        )
     if quantize != "int8" and representative_data is not None:
         raise ExportError(
             "Invalid value for `representative_data`: only used with quantize='int8'. "
