@@ -1,0 +1,249 @@
+"""Public-API harness run on every registered model (see tests/models/).
+
+Each `check_*` takes a built model and a small batch of images and asserts one
+property of the public API: config round-trip, `.keras` save/load, one `fit`
+step, gradients, per-example FLOPs, batch-1 (`cond`) path == batched path.
+"""
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import lcnet_tf
+from lcnet_tf import flops as flops_lib
+
+
+def sample_images(model, batch=2, seed=0):
+    """uint8 NHWC images the model accepts."""
+    size = model.image_size
+    return np.random.default_rng(seed).integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
+
+
+def sample_labels(model, batch=2, seed=0):
+    return np.random.default_rng(seed).integers(0, model.num_classes, (batch,)).astype("int32")
+
+
+def to_np(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+def _outputs(model, images):
+    logits, info = model(images, training=False, return_gate_info=True)
+    return to_np(logits), {key: to_np(value) for key, value in info.items()}
+
+
+def assert_same_outputs(model_a, model_b, images):
+    logits_a, info_a = _outputs(model_a, images)
+    logits_b, info_b = _outputs(model_b, images)
+    np.testing.assert_allclose(logits_a, logits_b, rtol=1e-6, atol=1e-6)
+    assert info_a.keys() == info_b.keys()
+    for key in info_a:
+        np.testing.assert_allclose(info_a[key], info_b[key], rtol=1e-6, err_msg=key)
+
+
+def check_config_round_trip(model, images):
+    """`from_config(get_config())` rebuilds the same config and, with the same weights, outputs."""
+    config = model.get_config()
+    clone = type(model).from_config(config)
+    assert clone.get_config() == config
+    clone.set_weights(model.get_weights())
+    assert_same_outputs(model, clone, images)
+    # The config is plain JSON: it is what `.keras` files store.
+    keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(model))
+
+
+def check_save_load(model, images, directory):
+    """`.keras` save/load, no custom_objects (registration on `import lcnet_tf`)."""
+    path = os.path.join(directory, "model.keras")
+    model.save(path)
+    try:
+        loaded = keras.saving.load_model(path)
+    finally:
+        os.remove(path)
+    assert type(loaded) is type(model)
+    assert loaded.get_config() == model.get_config()
+    assert_same_outputs(model, loaded, images)
+
+
+def check_fit_step(model, images, labels):
+    """One `fit` step with a plain compile: finite loss, the weights move."""
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=0.01),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    before = to_np(model.classifier.kernel).copy()
+    history = model.fit(images, labels, batch_size=len(images), epochs=1, verbose=0)
+    loss = history.history["loss"][-1]
+    assert np.isfinite(loss), history.history
+    assert np.abs(to_np(model.classifier.kernel) - before).max() > 0
+    for variable in model.trainable_variables:
+        assert np.all(np.isfinite(to_np(variable))), variable.path
+
+
+def check_gradients(model, images, labels, flops_weight=0.1):
+    """Every trainable variable gets a finite, non-None gradient.
+
+    Loss = cross-entropy + `flops_weight` * mean realized FLOPs / backbone FLOPs, so
+    block-gate logits get gradient through the straight-through FLOPs term too; each
+    keep-logit bias must then get a non-zero gradient.
+    """
+    backbone = float(flops_lib.backbone_flops(model))
+    with tf.GradientTape() as tape:
+        logits, info = model(images, training=True, return_gate_info=True)
+        task = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(labels, logits)
+        loss = task + flops_weight * tf.reduce_mean(info["realized_flops"]) / backbone
+    variables = model.trainable_variables
+    grads = tape.gradient(loss, variables)
+    assert variables
+    missing = [v.path for v, g in zip(variables, grads, strict=True) if g is None]
+    assert not missing, missing
+    for variable, grad in zip(variables, grads, strict=True):
+        assert np.all(np.isfinite(to_np(grad))), variable.path
+    by_path = {v.path: to_np(g) for v, g in zip(variables, grads, strict=True)}
+    keep_biases = [path for path in by_path if path.endswith("keep_logit/bias")]
+    n_block_gates = sum(block.block_gate for block in model.blocks)
+    assert len(keep_biases) == n_block_gates
+    for path in keep_biases:
+        assert np.abs(by_path[path]).max() > 0, path
+    assert np.abs(by_path[model.classifier.kernel.path]).max() > 0
+
+
+def check_flops(model, images):
+    """Per-example FLOPs: backbone for "none", else in [closed, open] and exact when forced."""
+    backbone = flops_lib.backbone_flops(model)
+    open_flops, closed_flops = flops_lib.open_flops(model), flops_lib.closed_flops(model)
+    per_example = flops_lib.per_example_flops(model, images)
+    assert per_example.shape == (len(images),) and per_example.dtype == np.int64
+    _, info = model(images, training=False, return_gate_info=True)
+    np.testing.assert_allclose(to_np(info["realized_flops"]), per_example, rtol=1e-6)
+    if model.gating == "none":
+        np.testing.assert_array_equal(per_example, backbone)
+        assert open_flops == closed_flops == backbone
+        return
+    assert closed_flops < backbone < open_flops
+    assert np.all((per_example >= closed_flops) & (per_example <= open_flops)), per_example
+    try:
+        for mode, expected in (("closed", closed_flops), ("open", open_flops)):
+            lcnet_tf.set_gate_override(model, mode)
+            np.testing.assert_array_equal(flops_lib.per_example_flops(model, images), expected)
+    finally:
+        lcnet_tf.set_gate_override(model, None)
+
+
+def check_batch1_matches_batched(model, images):
+    """Static batch 1 in inference (the `cond` / TFLite IF path) == the batched path."""
+    logits, info = _outputs(model, images)
+    for index in range(len(images)):
+        single_logits, single_info = _outputs(model, images[index : index + 1])
+        # Untrained deep nets reach logits in the thousands: tolerance relative to their scale.
+        scale = max(1.0, float(np.abs(logits).max()))
+        np.testing.assert_allclose(single_logits[0], logits[index], rtol=0, atol=1e-4 * scale)
+        np.testing.assert_array_equal(single_info["gate"][0], info["gate"][index])
+        np.testing.assert_array_equal(single_info["kept_groups"][0], info["kept_groups"][index])
+
+
+def check_uint8_equals_float(model, images):
+    logits_uint8 = to_np(model(images, training=False))
+    logits_float = to_np(model(images.astype("float32"), training=False))
+    np.testing.assert_array_equal(logits_uint8, logits_float)
+
+
+def alternate_block_decisions(model):
+    """Forces every other gated block to skip in inference (via `decision_offset`).
+
+    Returns a callable that restores the offsets.
+    """
+    gates = [block.block_gate_layer for block in model.blocks if block.block_gate_layer]
+    saved = [float(to_np(gate.decision_offset)) for gate in gates]
+    for index, gate in enumerate(gates):
+        gate.decision_offset.assign(-1e4 if index % 2 else 0.0)
+
+    def restore():
+        for gate, value in zip(gates, saved, strict=True):
+            gate.decision_offset.assign(value)
+
+    return restore
+
+
+def model_names(stem, block_type=None):
+    """Registered models with the given stem (and block type), straight from the registry."""
+    names = []
+    for name in lcnet_tf.list_models():
+        kwargs = lcnet_tf.get_preset(name)["kwargs"]
+        if kwargs["stem"] == stem and block_type in (None, kwargs["block_type"]):
+            names.append(name)
+    return names
+
+
+GATINGS = ("none", "layer", "channel", "lc")
+
+
+def registry_suite(cases, full_models, fit_cases):
+    """Fixture and tests for `(name, gating)` cases, to assign into a test module's globals.
+
+    Every case gets config round-trip, `.keras` save/load and FLOPs checks; models in
+    `full_models` also get gradients, batch-1 == batched and uint8 == float; `(name,
+    gating)` pairs in `fit_cases` also one `fit` step. One model is built per case and
+    shared by its tests (module scope), so each pytest-xdist worker builds it once.
+
+    Example (in tests/models/test_x.py):
+        >>> globals().update(harness.registry_suite(CASES, {"resnet20"}, {("resnet20", "lc")}))
+    """
+    import pytest
+
+    ids = [f"{name}-{gating}" for name, gating in cases]
+
+    @pytest.fixture(scope="module", params=cases, ids=ids)
+    def built(request):
+        name, gating = request.param
+        keras.utils.set_random_seed(0)
+        model = lcnet_tf.create_model(name, gating=gating)
+        return name, gating, model, sample_images(model), sample_labels(model)
+
+    def require(condition, reason):
+        if not condition:
+            pytest.skip(reason)
+
+    def test_config_round_trip(built):
+        check_config_round_trip(built[2], built[3])
+
+    def test_save_load(built, tmp_path):
+        check_save_load(built[2], built[3], str(tmp_path))
+
+    def test_flops(built):
+        check_flops(built[2], built[3])
+
+    def test_gradients(built):
+        require(built[0] in full_models, f"full checks run on {sorted(full_models)} (time budget)")
+        check_gradients(built[2], built[3], built[4])
+
+    def test_batch1_matches_batched(built):
+        require(built[0] in full_models, f"full checks run on {sorted(full_models)} (time budget)")
+        restore = alternate_block_decisions(built[2])
+        try:
+            check_batch1_matches_batched(built[2], built[3])
+        finally:
+            restore()
+
+    def test_uint8_equals_float(built):
+        require(built[0] in full_models, f"full checks run on {sorted(full_models)} (time budget)")
+        check_uint8_equals_float(built[2], built[3])
+
+    def test_fit_step(built):
+        require((built[0], built[1]) in fit_cases,
+                f"fit (seconds of tracing) runs on {sorted(fit_cases)} only")
+        check_fit_step(built[2], built[3], built[4])
+
+    return {
+        "built": built,
+        "test_config_round_trip": test_config_round_trip,
+        "test_save_load": test_save_load,
+        "test_flops": test_flops,
+        "test_gradients": test_gradients,
+        "test_batch1_matches_batched": test_batch1_matches_batched,
+        "test_uint8_equals_float": test_uint8_equals_float,
+        "test_fit_step": test_fit_step,
+    }
