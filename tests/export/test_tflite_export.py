@@ -33,7 +33,9 @@ def _random_images(count, seed=0, size=32):
 def lc_model():
     keras_seed = 1
     tf.keras.utils.set_random_seed(keras_seed)
-    model = lcnet_tf.create_model("resnet20", gating="lc", channel_groups=2)
+    model = lcnet_tf.create_model(
+        "resnet20", gating="lc", channel_groups=2, channel_gate_stages=None
+    )
     randomize_gates(model, seed=0, images=_random_images(64, seed=1))
     return model
 

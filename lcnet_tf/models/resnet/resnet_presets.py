@@ -18,6 +18,12 @@ def _cifar(depth):
             "stem": "cifar",
             "shortcut": "zero_pad",
             "image_size": 32,
+            # Channel gating only where it pays in TFLite (docs/export.md, measured with
+            # benchmarks/tflite_latency.py): the 64-channel stage, 2 groups, keep 1. At 16 and 32
+            # channels the per-group convolutions are overhead-bound; block gating covers them.
+            "channel_gate_stages": (2,),
+            "channel_groups": 2,
+            "channel_keep": 0.5,
         },
         "description": f"CIFAR ResNet-{depth} (He et al. 2016), 3x{blocks} basic blocks, "
         "16/32/64 channels, zero-padding shortcuts, 32x32 input.",
