@@ -232,7 +232,8 @@ def run_training(config, workdir, *, strategy=None, callbacks=(), verbose=1):
     def fit(model, phase, epochs, peak_lr):
         total_steps = epochs * steps_per_epoch
         warmup = int(config.warmup_epochs * steps_per_epoch)
-        _compile(model, _optimizer(peak_lr, total_steps, warmup, config), config)
+        with strategy.scope():
+            _compile(model, _optimizer(peak_lr, total_steps, warmup, config), config)
         phase_callbacks = [
             keras.callbacks.BackupAndRestore(str(paths.backup / phase), double_checkpoint=True),
             keras.callbacks.CSVLogger(str(paths.out / f"{phase}_log.csv"), append=True),

@@ -375,6 +375,22 @@ class GatedResNet(keras.Model):
         metrics["rate_loss"].update_state(rate_loss, sample_weight=batch_size)
         metrics["flops_ratio"].update_state(ratio)
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Workaround for keras-team/keras#20585 (Keras 3 `fit` under MultiWorkerMirroredStrategy):
+        # Keras reduces the first distributed batch with `strategy.reduce`, which fails across
+        # workers for a nested (images, labels) batch. The batch only provides shapes for the
+        # symbolic build, so take this worker's local copy instead (Keras consumes it too).
+        strategy = self.distribute_strategy
+        if (iterator is not None and data_batch is None
+                and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)):
+            for _, _, batches in iterator:
+                data_batch = tf.nest.map_structure(
+                    lambda value: strategy.experimental_local_results(value)[0], next(batches)
+                )
+                break
+            iterator = None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as tape:
@@ -391,7 +407,7 @@ class GatedResNet(keras.Model):
         trainable_weights = self.trainable_weights
         gradients = tape.gradient(loss, trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, trainable_weights, strict=True))
-        return self.compute_metrics(x, y, logits, sample_weight=sample_weight)
+        return self._step_logs(self.compute_metrics(x, y, logits, sample_weight=sample_weight))
 
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -401,7 +417,15 @@ class GatedResNet(keras.Model):
         )
         budget_loss, rate_loss, ratio = self.gate_losses(gate_info)
         self._update_step_metrics(x, task_loss, task_loss, budget_loss, rate_loss, ratio)
-        return self.compute_metrics(x, y, logits, sample_weight=sample_weight)
+        return self._step_logs(self.compute_metrics(x, y, logits, sample_weight=sample_weight))
+
+    def _step_logs(self, logs):
+        # Keras 3 reduces step logs across workers with `reduce("MEAN", v, axis=0)`, which
+        # fails for scalars under MultiWorkerMirroredStrategy (keras-team/keras#20585):
+        # give it one-element vectors, whose mean over workers is a scalar again.
+        if isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            return {name: ops.reshape(value, (1,)) for name, value in logs.items()}
+        return logs
 
 
 def _num_replicas():

@@ -1,0 +1,109 @@
+"""The training CLIs as users run them: subprocesses, synthetic TFDS data, a few steps."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
+TINY = ["--batch_size", "16", "--steps_per_epoch", "2", "--eval_batch_size", "16",
+        "--calibration_images", "32", "--verbose", "0"]
+
+
+def run_cli(module, *args, env=ENV, timeout=600):
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("args, flag", [
+    (["--budget", "1.7"], "--budget"),
+    (["--budget", "0"], "--budget"),
+    (["--model", "resnet999"], "--model"),
+    (["--workdir", "/proc/forbidden/run"], "--workdir"),
+])
+def test_bad_flags_exit_nonzero_naming_the_flag(args, flag, tmp_path):
+    result = run_cli("train.cifar", *args, "--dataset", str(tmp_path / "never_read"))
+    assert result.returncode != 0
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith("error: Invalid value for " + flag), result.stderr[-2000:]
+
+
+def test_missing_dataset_is_one_clear_error(tmp_path):
+    result = run_cli("train.cifar", "--dataset", str(tmp_path / "missing"),
+                     "--workdir", str(tmp_path / "run"))
+    assert result.returncode != 0
+    assert "Invalid value for --dataset" in result.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_cifar_cli_end_to_end(synthetic_dataset, tmp_path):
+    workdir = tmp_path / "run"
+    result = run_cli("train.cifar", "--budget", "0.5", "--dataset", synthetic_dataset,
+                     "--workdir", str(workdir), "--static_epochs", "1", "--epochs", "1", *TINY)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "realized FLOPs ratio" in result.stdout and "per-block execution rate" in result.stdout
+    metrics = json.loads((workdir / "metrics.json").read_text())
+    assert metrics["budget"] == 0.5
+    assert abs(metrics["calibration"]["flops_ratio"] - 0.5) <= 0.02
+    assert metrics["static_test_accuracy"] is not None
+    for name in ("model.keras", "static.keras", "config.json", "gate_report.png",
+                 "gated_log.csv", "static_log.csv"):
+        assert (workdir / name).exists(), name
+
+
+@pytest.mark.slow
+def test_imagenet_cli_on_tiny_synthetic_data(tmp_path):
+    from lcnet_tf.data import make_synthetic_tfds_dir
+
+    dataset = make_synthetic_tfds_dir(tmp_path / "imagenet_like", num_train=16, num_test=8,
+                                      image_size=72)
+    workdir = tmp_path / "run"
+    result = run_cli("train.imagenet", "--model", "resnet18", "--gating", "layer",
+                     "--image_size", "64", "--dataset", dataset, "--workdir", str(workdir),
+                     "--static_epochs", "0", "--epochs", "1", "--batch_size", "4",
+                     "--steps_per_epoch", "2", "--eval_batch_size", "8",
+                     "--calibration_images", "16", "--budget", "0.6", "--verbose", "0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((workdir / "metrics.json").read_text())
+    assert metrics["model"] == "resnet18" and len(metrics["per_block_rate"]) == 8
+    assert json.loads((workdir / "config.json").read_text())["image_size"] == 64
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_workers_on_loopback_end_with_the_same_weights(synthetic_dataset, tmp_path):
+    import keras
+
+    workers = [f"127.0.0.1:{free_port()}" for _ in range(2)]
+    workdir = tmp_path / "run"
+    processes = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "train.cifar", "--strategy", "multi_worker", "--dataset",
+             synthetic_dataset, "--workdir", str(workdir), "--static_epochs", "0",
+             "--epochs", "1", *TINY],
+            cwd=REPO, env={**ENV, "TF_CONFIG": json.dumps(tf_config)},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        ))
+    outputs = [process.communicate(timeout=600) for process in processes]
+    for process, (_, stderr) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, stderr[-3000:]
+    chief = keras.saving.load_model(workdir / "gated_trained.keras")
+    other = keras.saving.load_model(workdir / "worker1" / "gated_trained.keras")
+    assert int(chief.optimizer.iterations) == int(other.optimizer.iterations) == 2
+    # Trainable weights are all-reduced; BN moving statistics are per worker (Keras
+    # BatchNormalization is not synchronized), so they are not compared.
+    for mine, theirs in zip(chief.trainable_weights, other.trainable_weights, strict=True):
+        np.testing.assert_allclose(mine.numpy(), theirs.numpy(), atol=1e-6, err_msg=mine.path)
