@@ -181,61 +181,63 @@ def model_names(stem, block_type=None):
 GATINGS = ("none", "layer", "channel", "lc")
 
 
-def registry_suite(cases, full_models, fit_cases):
+def registry_suite(cases, full_cases, fit_cases):
     """Fixture and tests for `(name, gating)` cases, to assign into a test module's globals.
 
-    Every case gets config round-trip, `.keras` save/load and FLOPs checks; models in
-    `full_models` also get gradients, batch-1 == batched and uint8 == float; `(name,
-    gating)` pairs in `fit_cases` also one `fit` step. One model is built per case and
-    shared by its tests (module scope), so each pytest-xdist worker builds it once.
+    Every case gets config round-trip, `.keras` save/load and FLOPs checks; `full_cases`
+    also get gradients, batch-1 == batched and uint8 == float; `fit_cases` also one `fit`
+    step. One model is built per case and shared by its tests (module scope), so each
+    pytest-xdist worker (`--dist loadfile`) builds it once.
 
     Example (in tests/models/test_x.py):
-        >>> globals().update(harness.registry_suite(CASES, {"resnet20"}, {("resnet20", "lc")}))
+        >>> globals().update(harness.registry_suite(CASES, FULL_CASES, FIT_CASES))
     """
     import pytest
 
-    ids = [f"{name}-{gating}" for name, gating in cases]
+    def ids(case_list):
+        return [f"{name}-{gating}" for name, gating in case_list]
 
-    @pytest.fixture(scope="module", params=cases, ids=ids)
+    assert set(full_cases) <= set(cases) and set(fit_cases) <= set(cases)
+    full_cases, fit_cases = sorted(full_cases), sorted(fit_cases)
+
+    @pytest.fixture(scope="module", params=cases, ids=ids(cases))
     def built(request):
         name, gating = request.param
         keras.utils.set_random_seed(0)
         model = lcnet_tf.create_model(name, gating=gating)
-        return name, gating, model, sample_images(model), sample_labels(model)
+        return model, sample_images(model), sample_labels(model)
 
-    def require(condition, reason):
-        if not condition:
-            pytest.skip(reason)
+    full = pytest.mark.parametrize("built", full_cases, ids=ids(full_cases), indirect=True)
+    fit = pytest.mark.parametrize("built", fit_cases, ids=ids(fit_cases), indirect=True)
 
     def test_config_round_trip(built):
-        check_config_round_trip(built[2], built[3])
+        check_config_round_trip(built[0], built[1])
 
     def test_save_load(built, tmp_path):
-        check_save_load(built[2], built[3], str(tmp_path))
+        check_save_load(built[0], built[1], str(tmp_path))
 
     def test_flops(built):
-        check_flops(built[2], built[3])
+        check_flops(built[0], built[1])
 
+    @full
     def test_gradients(built):
-        require(built[0] in full_models, f"full checks run on {sorted(full_models)} (time budget)")
-        check_gradients(built[2], built[3], built[4])
+        check_gradients(*built)
 
+    @full
     def test_batch1_matches_batched(built):
-        require(built[0] in full_models, f"full checks run on {sorted(full_models)} (time budget)")
-        restore = alternate_block_decisions(built[2])
+        restore = alternate_block_decisions(built[0])
         try:
-            check_batch1_matches_batched(built[2], built[3])
+            check_batch1_matches_batched(built[0], built[1])
         finally:
             restore()
 
+    @full
     def test_uint8_equals_float(built):
-        require(built[0] in full_models, f"full checks run on {sorted(full_models)} (time budget)")
-        check_uint8_equals_float(built[2], built[3])
+        check_uint8_equals_float(built[0], built[1])
 
-    def test_fit_step(built):
-        require((built[0], built[1]) in fit_cases,
-                f"fit (seconds of tracing) runs on {sorted(fit_cases)} only")
-        check_fit_step(built[2], built[3], built[4])
+    @fit
+    def test_fit_step(built):  # last: it changes the weights of the shared model
+        check_fit_step(*built)
 
     return {
         "built": built,

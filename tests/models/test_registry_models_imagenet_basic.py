@@ -4,7 +4,7 @@ import harness
 
 MODELS = harness.model_names("imagenet", "basic")
 CASES = [(name, gating) for name in MODELS for gating in harness.GATINGS]
-FULL_MODELS = {"resnet18"}
-FIT_CASES = {("resnet18", "none"), ("resnet18", "lc")}
+FULL_CASES = [("resnet18", gating) for gating in harness.GATINGS]
+FIT_CASES = [("resnet18", "lc")]
 
-globals().update(harness.registry_suite(CASES, FULL_MODELS, FIT_CASES))
+globals().update(harness.registry_suite(CASES, FULL_CASES, FIT_CASES))

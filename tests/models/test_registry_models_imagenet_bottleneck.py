@@ -4,7 +4,7 @@ import harness
 
 MODELS = harness.model_names("imagenet", "bottleneck")
 CASES = [(name, gating) for name in MODELS for gating in harness.GATINGS]
-FULL_MODELS = {"resnet50"}
-FIT_CASES = {("resnet50", "lc")}
+FULL_CASES = [("resnet50", gating) for gating in harness.GATINGS]
+FIT_CASES = [("resnet50", "lc")]
 
-globals().update(harness.registry_suite(CASES, FULL_MODELS, FIT_CASES))
+globals().update(harness.registry_suite(CASES, FULL_CASES, FIT_CASES))
