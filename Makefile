@@ -6,7 +6,7 @@ DATASET ?= ../shared/data/cifar10_jpeg
 WORKDIR ?= runs/cifar_lc_b04
 BUDGET ?= 0.4
 
-.PHONY: venv install test lint demo clean
+.PHONY: venv install test lint demo models clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -23,8 +23,20 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 
-# The main job: list models, then (once available) train, export and benchmark.
+# The main job: train LC-Net ResNet-20 to a FLOPs budget (static backbone, then gates,
+# then budget calibration), export it to TFLite and benchmark it against the static model.
+# TRAIN_FLAGS adds flags to train.cifar, e.g. TRAIN_FLAGS="--init_from runs/x/static.keras --static_epochs 0".
+TRAIN_FLAGS ?=
+BENCH_IMAGES ?= 1000
+STATIC_MODEL ?= $(WORKDIR)/static.keras
 demo: install
+	$(BIN)/python -m train.cifar --budget $(BUDGET) --dataset $(DATASET) --workdir $(WORKDIR) $(TRAIN_FLAGS)
+	$(BIN)/python -m tflite.convert --model $(WORKDIR)/model.keras --out $(WORKDIR)/model.tflite --quantize none
+	$(BIN)/python -m tflite.benchmark --model $(WORKDIR)/model.keras \
+	  $$(test -f $(STATIC_MODEL) && echo --static_model $(STATIC_MODEL)) \
+	  --dataset $(DATASET) --num_images $(BENCH_IMAGES) --quantize none,int8 --out_dir $(WORKDIR)/tflite_benchmark
+
+models: install
 	$(BIN)/python -m lcnet_tf.models_table
 
 clean:
