@@ -34,28 +34,38 @@ def _outputs(model, images):
     return to_np(logits), {key: to_np(value) for key, value in info.items()}
 
 
-def assert_same_outputs(model_a, model_b, images):
-    logits_a, info_a = _outputs(model_a, images)
-    logits_b, info_b = _outputs(model_b, images)
+def reference_outputs(model, images):
+    """`(logits, info)` as numpy, inference mode: what clones and reloads must reproduce."""
+    return _outputs(model, images)
+
+
+def assert_same_outputs(reference, model, images):
+    logits_a, info_a = reference
+    logits_b, info_b = _outputs(model, images)
     np.testing.assert_allclose(logits_a, logits_b, rtol=1e-6, atol=1e-6)
     assert info_a.keys() == info_b.keys()
     for key in info_a:
         np.testing.assert_allclose(info_a[key], info_b[key], rtol=1e-6, err_msg=key)
 
 
-def check_config_round_trip(model, images):
-    """`from_config(get_config())` rebuilds the same config and, with the same weights, outputs."""
+def check_config_round_trip(model, images, reference=None):
+    """`from_config(get_config())` rebuilds the same config and, with the same weights, outputs.
+
+    `reference`: `reference_outputs(model, images)` if already computed.
+    """
+    reference = reference or reference_outputs(model, images)
     config = model.get_config()
     clone = type(model).from_config(config)
     assert clone.get_config() == config
     clone.set_weights(model.get_weights())
-    assert_same_outputs(model, clone, images)
+    assert_same_outputs(reference, clone, images)
     # The config is plain JSON: it is what `.keras` files store.
     keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(model))
 
 
-def check_save_load(model, images, directory):
+def check_save_load(model, images, directory, reference=None):
     """`.keras` save/load, no custom_objects (registration on `import lcnet_tf`)."""
+    reference = reference or reference_outputs(model, images)
     path = os.path.join(directory, "model.keras")
     model.save(path)
     try:
@@ -64,7 +74,7 @@ def check_save_load(model, images, directory):
         os.remove(path)
     assert type(loaded) is type(model)
     assert loaded.get_config() == model.get_config()
-    assert_same_outputs(model, loaded, images)
+    assert_same_outputs(reference, loaded, images)
 
 
 def check_fit_step(model, images, labels):
@@ -111,14 +121,14 @@ def check_gradients(model, images, labels, flops_weight=0.1):
     assert np.abs(by_path[model.classifier.kernel.path]).max() > 0
 
 
-def check_flops(model, images):
+def check_flops(model, images, reference=None):
     """Per-example FLOPs: backbone for "none", else in [closed, open] and exact when forced."""
+    reference = reference or reference_outputs(model, images)
     backbone = flops_lib.backbone_flops(model)
     open_flops, closed_flops = flops_lib.open_flops(model), flops_lib.closed_flops(model)
     per_example = flops_lib.per_example_flops(model, images)
     assert per_example.shape == (len(images),) and per_example.dtype == np.int64
-    _, info = model(images, training=False, return_gate_info=True)
-    np.testing.assert_allclose(to_np(info["realized_flops"]), per_example, rtol=1e-6)
+    np.testing.assert_allclose(reference[1]["realized_flops"], per_example, rtol=1e-6)
     if model.gating == "none":
         np.testing.assert_array_equal(per_example, backbone)
         assert open_flops == closed_flops == backbone
@@ -205,23 +215,26 @@ def registry_suite(cases, full_cases, fit_cases):
         name, gating = request.param
         keras.utils.set_random_seed(0)
         model = lcnet_tf.create_model(name, gating=gating)
-        return model, sample_images(model), sample_labels(model)
+        images = sample_images(model)
+        # Valid for the first tests only (config, save/load, FLOPs): later ones update BN
+        # statistics (training-mode gradients) or weights (fit).
+        return model, images, sample_labels(model), reference_outputs(model, images)
 
     full = pytest.mark.parametrize("built", full_cases, ids=ids(full_cases), indirect=True)
     fit = pytest.mark.parametrize("built", fit_cases, ids=ids(fit_cases), indirect=True)
 
     def test_config_round_trip(built):
-        check_config_round_trip(built[0], built[1])
+        check_config_round_trip(built[0], built[1], built[3])
 
     def test_save_load(built, tmp_path):
-        check_save_load(built[0], built[1], str(tmp_path))
+        check_save_load(built[0], built[1], str(tmp_path), built[3])
 
     def test_flops(built):
-        check_flops(built[0], built[1])
+        check_flops(built[0], built[1], built[3])
 
     @full
     def test_gradients(built):
-        check_gradients(*built)
+        check_gradients(*built[:3])
 
     @full
     def test_batch1_matches_batched(built):
@@ -237,7 +250,7 @@ def registry_suite(cases, full_cases, fit_cases):
 
     @fit
     def test_fit_step(built):  # last: it changes the weights of the shared model
-        check_fit_step(*built)
+        check_fit_step(*built[:3])
 
     return {
         "built": built,
