@@ -1,6 +1,6 @@
 """lcnet-tf: fully dynamic inference (L-Net, C-Net, LC-Net) for ResNets in Keras 3."""
 
-from lcnet_tf import flops, layers, ops
+from lcnet_tf import data, export, flops, layers, ops, training
 from lcnet_tf.gate_control import set_gate_override
 from lcnet_tf.models import GatedResNet, create_model, get_preset, list_models
 
@@ -9,10 +9,13 @@ __version__ = "0.1.0"
 __all__ = [
     "GatedResNet",
     "create_model",
+    "data",
+    "export",
     "flops",
     "get_preset",
     "layers",
     "list_models",
     "ops",
     "set_gate_override",
+    "training",
 ]

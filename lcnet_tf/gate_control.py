@@ -5,8 +5,19 @@ from lcnet_tf.layers.block_gate import check_override
 
 
 def gate_layers(model):
-    """Every `BlockGate` and `ChannelGate` inside `model`."""
-    return [layer for layer in model._flatten_layers() if isinstance(layer, BlockGate | ChannelGate)]
+    """Every `BlockGate` and `ChannelGate` inside `model` (a model with `blocks`)."""
+    blocks = getattr(model, "blocks", None)
+    if blocks is None:
+        raise TypeError(
+            "Invalid value for `model`: expected a gated model from lcnet_tf.create_model "
+            f"(with `blocks`). Received: {type(model).__name__}"
+        )
+    layers = []
+    for block in blocks:
+        for gate in (block.block_gate_layer, block.channel_gate_layer):
+            if isinstance(gate, BlockGate | ChannelGate):
+                layers.append(gate)
+    return layers
 
 
 def set_gate_override(model, mode):

@@ -33,7 +33,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     names = [n for n in args.models.split(",") if n]
     gatings = [g for g in args.gatings.split(",") if g]
-    header = f"{'model':<10} {'gating':<8} {'params':>11} {'backbone':>10} {'open':>10} {'closed':>10}"
+    header = (
+        f"{'model':<10} {'gating':<8} {'params':>11} "
+        f"{'backbone':>10} {'open':>10} {'closed':>10}"
+    )
     print(header + "   (FLOPs = multiply-accumulates per image, M)")
     print("-" * len(header))
     for row in model_rows(names, gatings):

@@ -14,6 +14,11 @@ SHORTCUTS = ("zero_pad", "projection")
 BOTTLENECK_EXPANSION = 4
 
 
+def kept_group_count(channel_keep, groups):
+    """Groups a C-Net gate keeps per image: `max(1, floor(channel_keep * groups + 0.5))`."""
+    return max(1, math.floor(channel_keep * groups + 0.5))
+
+
 def _conv(filters, kernel_size, stride, name):
     return keras.layers.Conv2D(
         filters,
@@ -74,7 +79,7 @@ class GatedResidualBlock(keras.layers.Layer):
             (1x1 conv + BN, ImageNet option B); only used when the shape changes.
         block_gate: whether this block has an L-Net gate.
         channel_groups: G for a C-Net gate, or None for none.
-        channel_keep: fraction of groups kept per image; k = max(1, round(channel_keep * G)).
+        channel_keep: fraction of groups kept per image; k = max(1, floor(channel_keep * G + 0.5)).
         gate_hidden: hidden width of the gate networks.
         init_keep_prob: initial keep probability of the block gate.
         gate_temperature: training relaxation temperature of the block gate.
@@ -171,7 +176,7 @@ class GatedResidualBlock(keras.layers.Layer):
         self.channel_gate_layer = None
         self.keep_groups = 0
         if channel_groups:
-            self.keep_groups = max(1, round(self.channel_keep * channel_groups))
+            self.keep_groups = kept_group_count(self.channel_keep, channel_groups)
             self.channel_gate_layer = ChannelGate(
                 channel_groups, self.keep_groups, hidden_units=gate_hidden, name="channel_gate"
             )

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from lcnet_tf.layers.residual_block import kept_group_count
 from lcnet_tf.models import create_model
 from lcnet_tf.ops.budget_ops import LinearWarmup, uniform_target_rate
 from lcnet_tf.training.calibration import calibrate_budget, flops_ratio_range
@@ -78,7 +79,7 @@ def choose_channel_keep(model, config):
         fractions
 
     def cost_terms(fraction):
-        keep = np.array([max(1, round(fraction * (block.channel_groups or 0)))
+        keep = np.array([kept_group_count(fraction, block.channel_groups)
                          if block.channel_groups else 0 for block in model.blocks])
         return table["run"] + keep * table["per_group"]
 
