@@ -106,6 +106,13 @@ def test_int8_has_no_float_convolution(lc_model, lc_int8):
     assert outputs["logits"].dtype == np.float32 and np.all(np.isfinite(outputs["logits"]))
 
 
+def test_int8_skip_branches_have_no_relu(lc_model, lc_int8):
+    # A lone int8 RELU (a skipped block's relu(shortcut)) is not delegated to XNNPACK and made
+    # gated int8 models slower than static ones; block inputs are ReLU outputs, so it is dropped.
+    assert summarize_tflite(lc_int8).op_counts()["RELU"] == 0
+    assert not any(block.input_nonnegative for block in lc_model.blocks)  # Restored after export.
+
+
 def test_check_rejects_float_conv_in_int8_and_wrong_if_count(lc_model, lc_float):
     with pytest.raises(ExportError, match="float convolution"):
         check_tflite(lc_float, lc_model, quantize="int8")
