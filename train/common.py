@@ -96,8 +96,15 @@ def main(default_preset):
         "runs", f"{config.model}_{config.gating}_b{config.budget:g}"
     )
     _check_workdir(workdir)
+    try:
+        training.check_resumable(workdir, config)
+    except ValueError as error:
+        fail(str(error).replace("`workdir`", "--workdir"))
     # The strategy first: multi-worker collectives must be set up before other TF work.
-    strategy = training.make_strategy(config.strategy, tpu=config.tpu)
+    try:
+        strategy = training.make_strategy(config.strategy, tpu=config.tpu)
+    except (ValueError, RuntimeError) as error:
+        fail(f"Invalid value for --strategy={config.strategy!r}: {str(error).splitlines()[0]}")
     from lcnet_tf import data
 
     try:

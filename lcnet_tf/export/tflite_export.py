@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from lcnet_tf.export.tflite_inspect import TFLiteModelError, summarize_tflite
+from lcnet_tf.gate_control import gate_layers
 
 QUANTIZATIONS = ("none", "fp16", "dynamic", "int8")
 INPUT_DTYPES = ("float32", "uint8")
@@ -92,6 +93,14 @@ def _check_model(model):
         raise ExportError(
             "Invalid value for `model`: expected an lcnet_tf GatedResNet (e.g. from "
             f"`lcnet_tf.create_model`). Received: {type(model).__name__}"
+        )
+    forced = sorted({gate.override for gate in gate_layers(model) if gate.override is not None})
+    if forced:
+        raise ExportError(
+            f"Invalid value for `model`: its gates are forced {forced[0]!r} by "
+            "lcnet_tf.set_gate_override, which would fold every IF predicate to a constant. "
+            "Call lcnet_tf.set_gate_override(model, None) before exporting; to force gates "
+            "in the exported model, use its `force_gates_open` input."
         )
 
 

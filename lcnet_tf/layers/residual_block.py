@@ -332,49 +332,67 @@ class GatedResidualBlock(keras.layers.Layer):
         """Returns `(outputs, info)`.
 
         `info` holds per-image tensors: `gate` (batch,) 1 if the block ran,
-        `keep_prob` (batch,), `kept_groups` (batch,) number of kept channel
-        groups (0 without a channel gate) and `group_mask` (batch, G) or None.
+        `keep_prob` (batch,), `kept_groups` (batch,) channel groups computed
+        (0 without a channel gate or when the block is skipped) and
+        `group_mask` (batch, G) on the batched path, else None.
         `force_open`, a scalar bool tensor, forces every gate open when true.
         """
         x = inputs
         batch = ops.shape(x)[0]
         ones = ops.ones((batch,), dtype=x.dtype)
+        no_groups = ops.zeros((batch,), dtype=x.dtype)
         pooled = self.gate_pool(x) if self.gate_pool is not None else None
-        block_out = channel_out = None
+        block_out = None
         if self.block_gate_layer is not None:
             block_out = self.block_gate_layer(pooled, training=training, force_open=force_open)
-        if self.channel_gate_layer is not None:
-            channel_out = self.channel_gate_layer(pooled, training=training, force_open=force_open)
         shortcut = self._shortcut(x, training)
 
-        gated = block_out is not None or channel_out is not None
+        def channel_gate():
+            return self.channel_gate_layer(pooled, training=training, force_open=force_open)
+
+        group_mask = None
+        gated = self.gate_pool is not None
         if gated and not training and x.shape[0] == 1:
+            # Batch-1 inference: everything a skipped block does not need, the channel gate
+            # included, runs inside the branch, so the exported IF really skips it.
             def run_block():
-                if channel_out is not None:
+                kept_groups = no_groups
+                if self.channel_gate_layer is not None:
+                    channel_out = channel_gate()
                     branch = self._grouped_branch(
                         x, channel_out["group_mask"], channel_out["saliency"]
                     )
+                    kept_groups = ops.sum(channel_out["group_mask"], axis=-1)
                 else:
                     branch = self._dense_branch(x, training=False)
                 if block_out is not None:
                     branch = branch * block_out["scale"][0]
-                return ops.relu(shortcut + branch)
+                return ops.relu(shortcut + branch), kept_groups
 
             def skip_block():
                 if self.input_nonnegative and self.projection is None:
-                    return shortcut  # Subsampling and zero padding keep x >= 0: ReLU is identity.
-                return ops.relu(shortcut)
+                    # Subsampling and zero padding keep x >= 0: ReLU is identity.
+                    return shortcut, no_groups
+                return ops.relu(shortcut), no_groups
 
             if block_out is not None:
-                outputs = ops.cond(block_out["gate"][0] > 0, run_block, skip_block)
+                outputs, kept_groups = ops.cond(block_out["gate"][0] > 0, run_block, skip_block)
             else:
-                outputs = run_block()
+                outputs, kept_groups = run_block()
         else:
             channel_multiplier = None
-            if channel_out is not None:
+            kept_groups = no_groups
+            if self.channel_gate_layer is not None:
+                channel_out = channel_gate()
+                group_mask = channel_out["group_mask"]
                 channel_multiplier = gate_ops.expand_group_mask(
-                    channel_out["group_mask"] * channel_out["saliency"], self.filters
+                    group_mask * channel_out["saliency"], self.filters
                 )
+                kept_groups = ops.sum(group_mask, axis=-1)
+                if block_out is not None:
+                    # Groups computed: none when the block is skipped. The decision's gradient
+                    # reaches the block gate through the FLOPs term `gate * (...)` alone.
+                    kept_groups = kept_groups * ops.stop_gradient(block_out["gate"])
             branch = self._dense_branch(x, training, channel_multiplier)
             if block_out is not None:
                 branch = branch * (block_out["gate"] * block_out["scale"])[:, None, None, None]
@@ -383,12 +401,8 @@ class GatedResidualBlock(keras.layers.Layer):
         info = {
             "gate": block_out["gate"] if block_out is not None else ones,
             "keep_prob": block_out["keep_prob"] if block_out is not None else ones,
-            "kept_groups": (
-                ops.sum(channel_out["group_mask"], axis=-1)
-                if channel_out is not None
-                else ops.zeros((batch,), dtype=x.dtype)
-            ),
-            "group_mask": channel_out["group_mask"] if channel_out is not None else None,
+            "kept_groups": kept_groups,
+            "group_mask": group_mask,
         }
         return outputs, info
 

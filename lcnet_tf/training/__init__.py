@@ -9,6 +9,7 @@ from lcnet_tf.training.calibration import (
 from lcnet_tf.training.config import STRATEGIES, TRAIN_PRESETS, TrainConfig, get_train_config
 from lcnet_tf.training.distribute import make_strategy, worker_info
 from lcnet_tf.training.procedure import (
+    check_resumable,
     choose_channel_keep,
     format_results,
     run_training,
@@ -21,6 +22,7 @@ __all__ = [
     "TRAIN_PRESETS",
     "TrainConfig",
     "calibrate_budget",
+    "check_resumable",
     "choose_channel_keep",
     "flops_ratio_range",
     "format_results",

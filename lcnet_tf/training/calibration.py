@@ -4,13 +4,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from lcnet_tf.gate_control import gate_layers
 from lcnet_tf.layers import BlockGate
 from lcnet_tf.ops import budget_ops
 
 
 def block_gates(model):
     """Every `BlockGate` of `model`, in block order."""
-    return [layer for layer in model._flatten_layers() if isinstance(layer, BlockGate)]
+    return [layer for layer in gate_layers(model) if isinstance(layer, BlockGate)]
 
 
 def flops_ratio_range(model):
@@ -58,7 +59,7 @@ def calibrate_budget(model, dataset, budget, *, tolerance=0.002, max_steps=25, b
     """Finds the one gate-logit offset that makes the mean realized FLOPs ratio equal `budget`.
 
     Every block gate keeps an image when `keep_logit + decision_offset > 0`; the
-    offset is found by bisection on `dataset` (use held-out, un-augmented
+    offset is found by bisection on `dataset` (use un-augmented
     training images, not the test set) and written into every gate. The same
     trained model can be recalibrated to any budget in its range.
 

@@ -190,6 +190,7 @@ def run_training(config, workdir, *, strategy=None, callbacks=(), verbose=1):
     strategy = strategy or make_strategy(config.strategy, tpu=config.tpu)
     is_chief, task_id = worker_info(strategy)
     paths = _Paths(workdir, is_chief, task_id)
+    check_resumable(paths.out, config)
     (paths.out / "config.json").write_text(config.to_json())
     metrics_path = paths.out / METRICS
     if metrics_path.exists() and (paths.out / FINAL_MODEL).exists():
@@ -321,6 +322,33 @@ def run_training(config, workdir, *, strategy=None, callbacks=(), verbose=1):
     _save_model(model, paths.out / FINAL_MODEL)
     _save_json(metrics_path, result)
     return result
+
+
+# Settings that may change between an interrupted run and its resumption.
+RESUMABLE_FIELDS = ("strategy", "tpu", "eval_batch_size")
+
+
+def check_resumable(workdir, config):
+    """Refuses to resume or reuse a workdir whose saved config differs from `config`.
+
+    Raises:
+        ValueError: naming every setting that differs.
+    """
+    config_path = Path(workdir) / "config.json"
+    if not config_path.exists():
+        return
+    saved = json.loads(config_path.read_text())
+    current = json.loads(config.to_json())
+    changed = sorted(
+        key for key in set(saved) | set(current)
+        if key not in RESUMABLE_FIELDS and saved.get(key) != current.get(key)
+    )
+    if changed:
+        details = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in changed)
+        raise ValueError(
+            f"Invalid value for `workdir`: {str(config_path.parent)!r} holds a run with other "
+            f"settings ({details}). Use a new --workdir, or the same flags to resume it."
+        )
 
 
 def format_results(metrics):

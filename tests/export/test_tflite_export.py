@@ -157,6 +157,16 @@ def test_bad_arguments(lc_model, kwargs, message):
         to_tflite(lc_model, path, **kwargs)
 
 
+@pytest.mark.parametrize("mode", ["open", "closed"])
+def test_forced_gates_are_refused(lc_model, mode):
+    lcnet_tf.set_gate_override(lc_model, mode)
+    try:
+        with pytest.raises(ExportError, match="set_gate_override"):
+            to_tflite(lc_model)
+    finally:
+        lcnet_tf.set_gate_override(lc_model, None)
+
+
 def test_not_a_model():
     with pytest.raises(ExportError, match="`model`"):
         to_tflite(tf.keras.Sequential([tf.keras.layers.Dense(2)]))

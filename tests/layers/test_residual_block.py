@@ -134,7 +134,8 @@ def test_force_open_overrides_learned_skip(rng):
     x = images_for(shape, rng)
     y_skip, info = block(x, training=False, force_open=tf.constant(False))
     np.testing.assert_array_equal(to_np(info["gate"]), np.zeros(shape[0]))
-    np.testing.assert_array_equal(to_np(info["kept_groups"]), np.ones(shape[0]))
+    # A skipped block computes no channel group.
+    np.testing.assert_array_equal(to_np(info["kept_groups"]), np.zeros(shape[0]))
     y_forced, info = block(x, training=False, force_open=tf.constant(True))
     np.testing.assert_array_equal(to_np(info["gate"]), np.ones(shape[0]))
     np.testing.assert_array_equal(to_np(info["kept_groups"]), np.full(shape[0], 4))

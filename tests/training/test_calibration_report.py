@@ -31,12 +31,27 @@ def model():
 
 def test_ratio_range_matches_forced_gates(model):
     closed, opened = flops_ratio_range(model)
-    table = model.cost_table
+    backbone = lcnet_tf.flops.backbone_flops(model)
     assert 0 < closed < opened < 1
-    # Open: every block runs with its top-k groups.
-    keep = np.array([block.keep_groups for block in model.blocks])
-    open_flops = table["fixed"] + (table["always"] + table["run"] + keep * table["per_group"]).sum()
-    assert opened == pytest.approx(open_flops / table["backbone"])
+    # Closed: every block gate forced shut, measured through the model.
+    lcnet_tf.set_gate_override(model, "closed")
+    try:
+        measured_closed = lcnet_tf.flops.per_example_flops(model, IMAGES[:8]) / backbone
+    finally:
+        lcnet_tf.set_gate_override(model, None)
+    np.testing.assert_allclose(measured_closed, closed, rtol=1e-9)
+    # Open: a huge decision offset runs every block (with its learned top-k groups).
+    gates = [g for g in lcnet_tf.gate_control.gate_layers(model)
+             if isinstance(g, lcnet_tf.layers.BlockGate)]
+    offsets = [float(g.decision_offset.numpy()) for g in gates]
+    try:
+        for gate in gates:
+            gate.decision_offset.assign(1e4)
+        measured_open = lcnet_tf.flops.per_example_flops(model, IMAGES[:8]) / backbone
+    finally:
+        for gate, offset in zip(gates, offsets, strict=True):
+            gate.decision_offset.assign(offset)
+    np.testing.assert_allclose(measured_open, opened, rtol=1e-9)
 
 
 @pytest.mark.parametrize("budget", [0.2, 0.35])
