@@ -32,8 +32,10 @@ flags.DEFINE_integer("threads", 1, "Interpreter threads.")
 flags.DEFINE_list("stages", ["32x16", "16x32", "8x64"], "Stages as SIZExCHANNELS.")
 flags.DEFINE_list(
     "configs", ["block", "G2k1", "G4k2", "G4k1", "lc_G2k1"],
-    "Gated configurations: block, GxkY (channel groups, keep Y), lc_GxkY (both).",
+    "Gated configurations: block (every other block runs), block_open / block_closed (every "
+    "block runs / is skipped), GxkY (channel groups, keep Y), lc_GxkY (both).",
 )
+flags.DEFINE_list("int8_configs", ["block"], "Configurations also timed in int8 (with --int8).")
 flags.DEFINE_bool("int8", False, "Also time the int8 static and block-gated stages.")
 flags.DEFINE_string("json_out", None, "Optional path of a JSON dump of the results.")
 
@@ -44,7 +46,9 @@ def _stage_model(size, width, blocks, config):
     if config == "static":
         return lcnet_tf.GatedResNet(gating="none", **kwargs)
     runs = [index % 2 == 0 for index in range(blocks)]  # Every other block: ~half of them.
-    if config == "block":
+    if config in ("block_open", "block_closed"):
+        runs = [config == "block_open"] * blocks
+    if config.startswith("block"):
         model = lcnet_tf.GatedResNet(gating="layer", **kwargs)
         fix_gate_pattern(model, block_runs=runs)
         return model
@@ -109,7 +113,7 @@ def main(argv):
         size, width = (int(v) for v in stage.split("x"))
         variants = [("float", "none", FLAGS.configs)]
         if FLAGS.int8:
-            variants.append(("int8", "int8", ["block"]))
+            variants.append(("int8", "int8", FLAGS.int8_configs))
         for label, quantize, configs in variants:
             rows = measure_stage(size, width, FLAGS.blocks, configs, FLAGS.rounds, FLAGS.invokes,
                                  FLAGS.threads, quantize)
@@ -123,9 +127,12 @@ def main(argv):
                       f"{row['speedup']:>9.2f}x{row['efficiency']:>12.2f}")
             if label == "int8":
                 float_rows = results[f"{stage}/float"]
+                ratios = ", ".join(
+                    f"{config} {rows[config]['ms'] / float_rows[config]['ms']:.2f}"
+                    for config in configs if config in float_rows
+                )
                 print(f"  int8/float latency: static "
-                      f"{rows['static']['ms'] / float_rows['static']['ms']:.2f}, block "
-                      f"{rows['block']['ms'] / float_rows['block']['ms']:.2f}")
+                      f"{rows['static']['ms'] / float_rows['static']['ms']:.2f}, {ratios}")
     if FLAGS.json_out:
         with open(FLAGS.json_out, "w") as file:
             json.dump(results, file, indent=2)
