@@ -269,8 +269,9 @@ class GatedResNet(keras.Model):
 
     # Config -----------------------------------------------------------------------------------
     def get_config(self):
+        config = super().get_config()  # name, trainable, dtype
         return {
-            "name": self.name,
+            **config,
             "stage_blocks": list(self.stage_blocks),
             "stage_widths": list(self.stage_widths),
             "block_type": self.block_type,
