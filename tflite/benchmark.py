@@ -8,6 +8,7 @@ randomised to run about `--gate_keep` of the blocks (latency and FLOPs only).
 """
 
 import os
+import sys
 
 from absl import app, flags
 
@@ -49,5 +50,18 @@ def main(argv):
     print(f"report: {json_path}\nscatter: {png_path}")
 
 
+def run(argv):
+    """`main` with library errors turned into one line on stderr and exit status 2."""
+    from lcnet_tf.data import DatasetError
+    from lcnet_tf.export import ExportError
+    from lcnet_tf.export.tflite_inspect import TFLiteModelError
+
+    try:
+        main(argv)
+    except (ExportError, TFLiteModelError, DatasetError, ValueError) as error:
+        print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
+        sys.exit(2)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    app.run(run)

@@ -4,6 +4,8 @@
         --dataset ../shared/data/cifar10_jpeg
 """
 
+import sys
+
 from absl import app, flags
 
 from lcnet_tf.export import QUANTIZATIONS, load_keras_model, summarize_tflite, to_tflite
@@ -33,5 +35,18 @@ def main(argv):
           f"{summary.num_subgraphs} subgraphs, quantize={FLAGS.quantize}")
 
 
+def run(argv):
+    """`main` with library errors turned into one line on stderr and exit status 2."""
+    from lcnet_tf.data import DatasetError
+    from lcnet_tf.export import ExportError
+    from lcnet_tf.export.tflite_inspect import TFLiteModelError
+
+    try:
+        main(argv)
+    except (ExportError, TFLiteModelError, DatasetError, ValueError) as error:
+        print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
+        sys.exit(2)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    app.run(run)
