@@ -8,7 +8,6 @@ randomised to run about `--gate_keep` of the blocks (latency and FLOPs only).
 """
 
 import os
-import sys
 
 from absl import app, flags
 
@@ -16,6 +15,7 @@ import lcnet_tf
 from lcnet_tf.export import load_keras_model
 from lcnet_tf.export.benchmark import load_images, run_benchmark
 from lcnet_tf.export.gate_patterns import randomize_gates
+from tflite.cli_errors import run_with_clear_errors
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "Trained .keras model, or a registered model name.",
@@ -50,18 +50,5 @@ def main(argv):
     print(f"report: {json_path}\nscatter: {png_path}")
 
 
-def run(argv):
-    """`main` with library errors turned into one line on stderr and exit status 2."""
-    from lcnet_tf.data import DatasetError
-    from lcnet_tf.export import ExportError
-    from lcnet_tf.export.tflite_inspect import TFLiteModelError
-
-    try:
-        main(argv)
-    except (ExportError, TFLiteModelError, DatasetError, ValueError) as error:
-        print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
-        sys.exit(2)
-
-
 if __name__ == "__main__":
-    app.run(run)
+    app.run(run_with_clear_errors(main))

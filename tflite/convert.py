@@ -4,12 +4,11 @@
         --dataset ../shared/data/cifar10_jpeg
 """
 
-import sys
-
 from absl import app, flags
 
 from lcnet_tf.export import QUANTIZATIONS, load_keras_model, summarize_tflite, to_tflite
 from lcnet_tf.export.benchmark import load_images
+from tflite.cli_errors import run_with_clear_errors
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "Path of the trained .keras model.", required=True)
@@ -35,18 +34,5 @@ def main(argv):
           f"{summary.num_subgraphs} subgraphs, quantize={FLAGS.quantize}")
 
 
-def run(argv):
-    """`main` with library errors turned into one line on stderr and exit status 2."""
-    from lcnet_tf.data import DatasetError
-    from lcnet_tf.export import ExportError
-    from lcnet_tf.export.tflite_inspect import TFLiteModelError
-
-    try:
-        main(argv)
-    except (ExportError, TFLiteModelError, DatasetError, ValueError) as error:
-        print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
-        sys.exit(2)
-
-
 if __name__ == "__main__":
-    app.run(run)
+    app.run(run_with_clear_errors(main))
