@@ -1,6 +1,7 @@
 """TFLite export: IF branches, builtins only, int8 coverage, signature, parity, bad files."""
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,7 +22,8 @@ from lcnet_tf.export import (
 from lcnet_tf.export.benchmark import TFLiteRunner
 from lcnet_tf.export.gate_patterns import fix_gate_pattern, randomize_gates
 
-CIFAR_DIR = "/work/shared/data/cifar10_jpeg"
+# The offline CIFAR-10 copy beside the checkout (../shared), as on our machines and in CI.
+CIFAR_DIR = str(Path(__file__).resolve().parents[2].parent / "shared/data/cifar10_jpeg")
 NUM_PARITY_IMAGES = 500
 
 
