@@ -10,6 +10,7 @@ from lcnet_tf.export.tflite_export import (
     check_tflite,
     expected_if_ops,
     export_saved_model,
+    gate_dense_layer_count,
     load_keras_model,
     to_tflite,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "TFLiteSummary",
     "check_tflite",
     "expected_if_ops",
+    "gate_dense_layer_count",
     "export_saved_model",
     "load_keras_model",
     "read_tflite_bytes",

@@ -14,6 +14,7 @@ from lcnet_tf.export import (
     TFLiteModelError,
     check_tflite,
     expected_if_ops,
+    gate_dense_layer_count,
     load_keras_model,
     read_tflite_bytes,
     summarize_tflite,
@@ -100,12 +101,30 @@ def test_fixed_pattern_flops_follow_the_gates(lc_model):
 def test_int8_has_no_float_convolution(lc_model, lc_int8):
     summary = summarize_tflite(lc_int8)
     assert summary.num_if_ops == expected_if_ops(lc_model)
-    assert summary.float_conv_ops == []
+    # Only the gate networks' dense layers stay float (on purpose, see docs/export.md).
+    float_ops = summary.float_conv_ops
+    assert {op.name for op in float_ops} == {"FULLY_CONNECTED"}
+    assert len(float_ops) == gate_dense_layer_count(lc_model) > 0
     assert summary.op_counts()["CONV_2D"] > 0
     runner = TFLiteRunner(lc_int8)
     assert runner.input_details["image"]["dtype"] == np.float32
     outputs, _ = runner.run(_random_images(1)[0])
     assert outputs["logits"].dtype == np.float32 and np.all(np.isfinite(outputs["logits"]))
+
+
+def test_int8_decision_outputs_are_exact(lc_model, lc_int8):
+    # Quantized, kept_groups left the graph as 1.506 for one kept group (and realized_flops
+    # followed it); with the gates and the bookkeeping float they are exact counts.
+    runner = TFLiteRunner(lc_int8)
+    for image in _random_images(4, seed=5):
+        outputs, _ = runner.run(image)
+        gate, kept = outputs["gate"][0], outputs["kept_groups"][0]
+        assert set(np.unique(gate)) <= {0.0, 1.0}
+        np.testing.assert_array_equal(kept, np.round(kept))
+        expected = lcnet_tf.flops.realized_flops_from_info(
+            lc_model.cost_table, gate.astype("int64"), kept.astype("int64")
+        )
+        assert outputs["realized_flops"][0] == pytest.approx(float(expected), rel=1e-6)
 
 
 def test_int8_skip_branches_have_no_relu(lc_model, lc_int8):
@@ -116,7 +135,7 @@ def test_int8_skip_branches_have_no_relu(lc_model, lc_int8):
 
 
 def test_check_rejects_float_conv_in_int8_and_wrong_if_count(lc_model, lc_float):
-    with pytest.raises(ExportError, match="float convolution"):
+    with pytest.raises(ExportError, match="float convolutions"):
         check_tflite(lc_float, lc_model, quantize="int8")
     other = lcnet_tf.create_model("resnet20", gating="layer")
     with pytest.raises(ExportError, match="27 IF ops, expected 9"):
