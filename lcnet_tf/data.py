@@ -1,8 +1,8 @@
 """Input pipelines: TFDS datasets (by name or prepared directory) as uint8 image batches.
 
 Every pipeline yields `(images, labels)` with `images` uint8 NHWC in 0..255, *not* normalised
-(the models normalise inside, with `CIFAR10_MEAN`/`CIFAR10_STD` or `IMAGENET_MEAN`/`IMAGENET_STD`
-below), and `labels` int32 of shape `(batch,)`.
+(the models normalise inside, see `lcnet_tf.models.resnet.resnet_model`), and `labels`
+int32 of shape `(batch,)`.
 
 Example:
 
@@ -19,12 +19,6 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
-
-# Per-channel RGB statistics in 0..1 units (multiply by 255 for uint8 pixels).
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD = (0.2470, 0.2435, 0.2616)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 SHUFFLE_BUFFER = 10_000
 CIFAR_PAD = 4
