@@ -244,7 +244,8 @@ def gate_dense_layer_count(model):
     """Dense layers of the gate networks of `model` (float FULLY_CONNECTED ops in int8)."""
     count = 0
     for block in model.blocks:
-        count += 3 * int(block.block_gate_layer is not None)
+        # Block gate: hidden + one FC for keep logit and scale (`BlockGate.decide`).
+        count += 2 * int(block.block_gate_layer is not None)
         count += 2 * int(getattr(block, "channel_gate_layer", None) is not None)
     return count
 

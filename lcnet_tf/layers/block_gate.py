@@ -115,6 +115,39 @@ class BlockGate(keras.layers.Layer):
             gate = ops.maximum(gate, ops.cast(force_open, gate.dtype))
         return {"keep_logit": keep_logit, "keep_prob": keep_prob, "gate": gate, "scale": scale}
 
+    def decide(self, pooled, force_open=None):
+        """Inference decision for a batch of one, in as few ops as possible.
+
+        Used by the batch-1 (TFLite) path of `GatedResidualBlock`: the keep
+        logit and the raw scale come from one matmul whose bias already holds
+        `decision_offset`, and the decision is a single bool scalar, the IF
+        predicate. Computes the same decision as `call(pooled, training=False)`
+        and leaves `1 + tanh(raw scale)` to the branch that runs, so that a
+        skipped block does not pay for it.
+
+        Args:
+            pooled: (1, channels) pooled block input.
+            force_open: optional scalar bool tensor; true forces the gate open.
+
+        Returns:
+            `(keep, raw_scale)`: a scalar bool tensor and a (1,) tensor.
+        """
+        # Under the gate's name, as a call would be: the int8 export keeps these ops float.
+        with keras.name_scope(self.name):
+            hidden = self.hidden(pooled)
+            kernel = ops.concatenate([self.keep_logit_dense.kernel, self.scale_dense.kernel], axis=1)
+            bias = ops.concatenate(
+                [self.keep_logit_dense.bias + self.decision_offset, self.scale_dense.bias], axis=0
+            )
+            logits = ops.matmul(hidden, kernel) + bias
+            if self.override is not None:
+                keep = ops.convert_to_tensor(self.override == "open")
+            else:
+                keep = logits[0, 0] > 0.0
+            if force_open is not None:
+                keep = ops.logical_or(keep, ops.cast(force_open, "bool"))
+            return keep, logits[:, 1]
+
     def compute_output_spec(self, pooled, training=None, force_open=None):
         spec = keras.KerasTensor((pooled.shape[0],), dtype=self.compute_dtype)
         return {"keep_logit": spec, "keep_prob": spec, "gate": spec, "scale": spec}

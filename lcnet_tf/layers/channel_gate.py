@@ -1,6 +1,7 @@
 """C-Net: per-image top-k selection of channel groups inside a block."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from lcnet_tf import ops as gate_ops
@@ -64,16 +65,54 @@ class ChannelGate(keras.layers.Layer):
         self.saliency_dense.build((input_shape[0], self.hidden_units))
 
     def call(self, pooled, training=None, force_open=None):
-        saliency = gate_ops.positive_saliency(self.saliency_dense(self.hidden(pooled)))
+        logits = self.saliency_dense(self.hidden(pooled))
+        saliency = gate_ops.positive_saliency(logits)
         if self.override == "open":
             group_mask = ops.ones_like(saliency)
         elif self.override == "closed":
             group_mask = ops.zeros_like(saliency)
         else:
-            group_mask = gate_ops.top_k_group_mask(saliency, self.keep_groups)
+            # Ranked by the logits: the same order as the saliency (a monotone map of them),
+            # without ties where the sigmoid saturates; `decide` ranks the same way.
+            group_mask = gate_ops.top_k_group_mask(logits, self.keep_groups)
         if force_open is not None:
             group_mask = ops.maximum(group_mask, ops.cast(force_open, group_mask.dtype))
         return {"saliency": saliency, "group_mask": group_mask}
+
+    def decide(self, pooled, force_open=None):
+        """Inference decisions for a batch of one, in as few ops as possible.
+
+        Used by the batch-1 (TFLite) path of `GatedResidualBlock`, where each
+        group's convolutions sit behind their own IF. With one group kept per
+        image (k = 1) the choice is a single `argmax` (first maximum, like
+        `top_k`), and the saliency `2 * sigmoid(logit)` is left to the group's
+        branch, so groups that do not run do not pay for it. Other k use the
+        top-k mask of `call`. Same decisions as `call(pooled, training=False)`.
+
+        Args:
+            pooled: (1, channels) pooled block input.
+            force_open: optional scalar bool tensor; true keeps every group.
+
+        Returns:
+            `(keeps, logits, kept_groups)`: a list of G scalar bool tensors,
+            the (1, G) saliency logits and a (1,) float count of kept groups.
+        """
+        # Under the gate's name, as a call would be: the int8 export keeps these ops float.
+        with keras.name_scope(self.name):
+            logits = self.saliency_dense(self.hidden(pooled))
+            if self.override is not None or self.keep_groups != 1 or self.groups == 1:
+                mask = self.call(pooled, training=False, force_open=force_open)["group_mask"]
+                keeps = [mask[0, group] > 0 for group in range(self.groups)]
+                return keeps, logits, ops.sum(mask, axis=-1)
+            # tf.argmax, not keras.ops.argmax: the latter adds a BitwiseAnd (a Flex op in TFLite).
+            best = tf.math.argmax(logits[0], output_type="int32")
+            keeps = [ops.equal(best, group) for group in range(self.groups)]
+            kept_groups = ops.ones((1,), dtype=logits.dtype)
+            if force_open is not None:
+                force = ops.cast(force_open, "bool")
+                keeps = [ops.logical_or(keep, force) for keep in keeps]
+                kept_groups = ops.where(force, float(self.groups), kept_groups)
+            return keeps, logits, kept_groups
 
     def compute_output_spec(self, pooled, training=None, force_open=None):
         spec = keras.KerasTensor((pooled.shape[0], self.groups), dtype=self.compute_dtype)

@@ -3,6 +3,7 @@
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
 from lcnet_tf import ops as gate_ops
@@ -271,6 +272,14 @@ class GatedResidualBlock(keras.layers.Layer):
         if self.projection is not None:
             return self.projection_bn(self.projection(x), training=training)
         in_channels = x.shape[-1]
+        if not training and x.shape[0] == 1 and self._needs_shortcut_op(in_channels):
+            # Batch-1 inference: subsample and zero-pad in one 1x1 convolution with a constant
+            # [I | 0] kernel. Exact in float, and one delegated op in TFLite, where a strided
+            # slice plus PAD run on reference kernels (~25 us per shortcut on 32x32x16, as much
+            # as a quarter of a residual block).
+            kernel = np.zeros((1, 1, in_channels, self.out_channels), dtype="float32")
+            kernel[0, 0, :, :in_channels] = np.eye(in_channels, dtype="float32")
+            return ops.conv(x, ops.cast(kernel, x.dtype), strides=self.stride, padding="valid")
         if self.stride != 1:
             x = x[:, :: self.stride, :: self.stride, :]
         if in_channels != self.out_channels:
@@ -289,7 +298,7 @@ class GatedResidualBlock(keras.layers.Layer):
                 hidden = hidden * channel_multiplier[:, None, None, :]
         return hidden
 
-    def _grouped_branch(self, x, group_mask, saliency):
+    def _grouped_branch(self, x, keeps, saliency_logits):
         """Batch-1 inference: each kept group's convolutions under their own `cond`.
 
         The inference-mode BatchNormalizations after conv1 and conv2 are folded
@@ -313,14 +322,12 @@ class GatedResidualBlock(keras.layers.Layer):
                 hidden = ops.conv(x, conv1.kernel[..., lo:hi] * mult1[lo:hi],
                                   strides=conv1.strides, padding="same")
                 hidden = ops.relu(hidden + add1[lo:hi])
-                hidden = hidden * saliency[0, group]
+                hidden = hidden * gate_ops.positive_saliency(saliency_logits[0, group])
                 mult2, _ = _affine_from_bn(bn2)
                 return ops.conv(hidden, conv2.kernel[:, :, lo:hi, :] * mult2,
                                 strides=conv2.strides, padding="same")
 
-            partial = ops.cond(
-                group_mask[0, group] > 0, run_group, lambda: ops.zeros(out_shape, x.dtype)
-            )
+            partial = ops.cond(keeps[group], run_group, lambda: ops.zeros(out_shape, x.dtype))
             total = partial if total is None else total + partial
         # Rest of bn2 (its shift; the scale is in the kernels), then a bottleneck's conv3.
         hidden = total + _affine_from_bn(bn2)[1]
@@ -342,9 +349,6 @@ class GatedResidualBlock(keras.layers.Layer):
         ones = ops.ones((batch,), dtype=x.dtype)
         no_groups = ops.zeros((batch,), dtype=x.dtype)
         pooled = self.gate_pool(x) if self.gate_pool is not None else None
-        block_out = None
-        if self.block_gate_layer is not None:
-            block_out = self.block_gate_layer(pooled, training=training, force_open=force_open)
         shortcut = self._shortcut(x, training)
 
         def channel_gate():
@@ -353,50 +357,65 @@ class GatedResidualBlock(keras.layers.Layer):
         group_mask = None
         gated = self.gate_pool is not None
         if gated and not training and x.shape[0] == 1:
-            # Batch-1 inference: everything a skipped block does not need, the channel gate
-            # included, runs inside the branch, so the exported IF really skips it.
+            # Batch-1 inference: the main graph holds only the gate network and the IF
+            # predicate; everything a skipped block does not need (the block's scale, the
+            # channel gate) runs inside the branch, and the branches themselves report
+            # whether the block ran, so the exported IF really skips the work.
+            keep, raw_scale = None, None
+            if self.block_gate_layer is not None:
+                keep, raw_scale = self.block_gate_layer.decide(pooled, force_open=force_open)
+
             def run_block():
                 kept_groups = no_groups
                 if self.channel_gate_layer is not None:
-                    channel_out = channel_gate()
-                    branch = self._grouped_branch(
-                        x, channel_out["group_mask"], channel_out["saliency"]
+                    keeps, logits, kept_groups = self.channel_gate_layer.decide(
+                        pooled, force_open=force_open
                     )
-                    kept_groups = ops.sum(channel_out["group_mask"], axis=-1)
+                    branch = self._grouped_branch(x, keeps, logits)
                 else:
                     branch = self._dense_branch(x, training=False)
-                if block_out is not None:
-                    branch = branch * block_out["scale"][0]
-                return ops.relu(shortcut + branch), kept_groups
+                if raw_scale is not None:
+                    branch = branch * gate_ops.block_scale(raw_scale[0])
+                return ops.relu(shortcut + branch), kept_groups, ones
 
             def skip_block():
                 if self.input_nonnegative and self.projection is None:
                     # Subsampling and zero padding keep x >= 0: ReLU is identity.
-                    return shortcut, no_groups
-                return ops.relu(shortcut), no_groups
+                    return shortcut, no_groups, no_groups
+                return ops.relu(shortcut), no_groups, no_groups
 
-            if block_out is not None:
-                outputs, kept_groups = ops.cond(block_out["gate"][0] > 0, run_block, skip_block)
+            if keep is not None:
+                outputs, kept_groups, ran = ops.cond(keep, run_block, skip_block)
             else:
-                outputs, kept_groups = run_block()
-        else:
-            channel_multiplier = None
-            kept_groups = no_groups
-            if self.channel_gate_layer is not None:
-                channel_out = channel_gate()
-                group_mask = channel_out["group_mask"]
-                channel_multiplier = gate_ops.expand_group_mask(
-                    group_mask * channel_out["saliency"], self.filters
-                )
-                kept_groups = ops.sum(group_mask, axis=-1)
-                if block_out is not None:
-                    # Groups computed: none when the block is skipped. The decision's gradient
-                    # reaches the block gate through the FLOPs term `gate * (...)` alone.
-                    kept_groups = kept_groups * ops.stop_gradient(block_out["gate"])
-            branch = self._dense_branch(x, training, channel_multiplier)
+                outputs, kept_groups, ran = run_block()
+            info = {"gate": ran, "keep_prob": None, "kept_groups": kept_groups,
+                    "group_mask": None}
+            if self.block_gate_layer is not None:
+                info["keep_prob"] = self.block_gate_layer(pooled, training=False)["keep_prob"]
+            else:
+                info["keep_prob"] = ones
+            return outputs, info
+
+        block_out = None
+        if self.block_gate_layer is not None:
+            block_out = self.block_gate_layer(pooled, training=training, force_open=force_open)
+        channel_multiplier = None
+        kept_groups = no_groups
+        if self.channel_gate_layer is not None:
+            channel_out = channel_gate()
+            group_mask = channel_out["group_mask"]
+            channel_multiplier = gate_ops.expand_group_mask(
+                group_mask * channel_out["saliency"], self.filters
+            )
+            kept_groups = ops.sum(group_mask, axis=-1)
             if block_out is not None:
-                branch = branch * (block_out["gate"] * block_out["scale"])[:, None, None, None]
-            outputs = ops.relu(shortcut + branch)
+                # Groups computed: none when the block is skipped. The decision's gradient
+                # reaches the block gate through the FLOPs term `gate * (...)` alone.
+                kept_groups = kept_groups * ops.stop_gradient(block_out["gate"])
+        branch = self._dense_branch(x, training, channel_multiplier)
+        if block_out is not None:
+            branch = branch * (block_out["gate"] * block_out["scale"])[:, None, None, None]
+        outputs = ops.relu(shortcut + branch)
 
         info = {
             "gate": block_out["gate"] if block_out is not None else ones,

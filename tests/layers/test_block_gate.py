@@ -102,6 +102,21 @@ def test_override_open_and_closed_and_force_open(rng, training):
     np.testing.assert_array_equal(to_np(forced), np.ones(6))
 
 
+@pytest.mark.parametrize("force", [None, False, True])
+def test_batch1_decide_matches_call(rng, force):
+    gate = built_gate(hidden_units=6)
+    set_logit(gate, 0.1, kernel_std=1.0)
+    gate.decision_offset.assign(-0.3)
+    force_tensor = None if force is None else tf.constant(force)
+    for row in rng.normal(size=(16, 8)).astype("float32"):
+        out = gate(row[None], training=False, force_open=force_tensor)
+        keep, raw_scale = gate.decide(row[None], force_open=force_tensor)
+        assert float(to_np(keep)) == float(to_np(out["gate"])[0])
+        np.testing.assert_allclose(
+            to_np(1.0 + keras.ops.tanh(raw_scale)), to_np(out["scale"]), rtol=1e-6
+        )
+
+
 def test_gradient_reaches_every_gate_weight_in_training(rng):
     gate = built_gate(noise=True)
     pooled = tf.constant(np.abs(rng.normal(size=(8, 8))).astype("float32"))

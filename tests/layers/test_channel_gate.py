@@ -84,6 +84,28 @@ def test_gradient_reaches_every_gate_weight_through_the_saliency(rng):
         assert np.abs(to_np(grad)).max() > 0, variable.path
 
 
+@pytest.mark.parametrize("groups, keep_groups", [(2, 1), (4, 1), (4, 2), (4, 4)])
+@pytest.mark.parametrize("force", [None, False, True])
+def test_batch1_decide_matches_call(rng, groups, keep_groups, force):
+    gate = built_gate(groups, keep_groups, channels=8)
+    # Zeroing the output layer makes every logit equal: ties must go to the lower index.
+    tied = built_gate(groups, keep_groups, channels=8)
+    tied.saliency_dense.kernel.assign(np.zeros_like(to_np(tied.saliency_dense.kernel)))
+    force_tensor = None if force is None else tf.constant(force)
+    for layer in (gate, tied):
+        for row in rng.normal(size=(6, 8)).astype("float32"):
+            pooled = row[None]
+            expected = to_np(layer(pooled, training=False, force_open=force_tensor)["group_mask"])
+            keeps, logits, kept = layer.decide(pooled, force_open=force_tensor)
+            got = np.array([[float(to_np(keep)) for keep in keeps]])
+            np.testing.assert_array_equal(got, expected)
+            np.testing.assert_array_equal(to_np(kept), expected.sum(-1))
+            np.testing.assert_allclose(
+                to_np(2.0 * keras.ops.sigmoid(logits)),
+                to_np(layer(pooled, training=False)["saliency"]), rtol=1e-6,
+            )
+
+
 @pytest.mark.parametrize(
     "args, name, value",
     [
