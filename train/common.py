@@ -25,6 +25,8 @@ flags.DEFINE_string("tpu", None, "TPU address for --strategy=tpu.")
 flags.DEFINE_float("lr", None, "Peak learning rate of gated training.")
 flags.DEFINE_float("static_lr", None, "Peak learning rate of static training.")
 flags.DEFINE_float("channel_keep", None, "C-Net fraction of channel groups kept per image.")
+flags.DEFINE_bool("gate_downsampling", None,
+                  "Gate the blocks that change shape too (--nogate_downsampling: always run them).")
 flags.DEFINE_integer("image_size", None, "Input size (ImageNet-style data).")
 flags.DEFINE_integer("calibration_images", None, "Training images for budget calibration.")
 flags.DEFINE_integer("eval_batch_size", None, "Batch size for evaluation and calibration.")
@@ -35,7 +37,8 @@ flags.DEFINE_integer("verbose", 2, "Keras fit verbosity (0, 1, 2).")
 CONFIG_FLAGS = (
     "budget", "model", "gating", "epochs", "static_epochs", "steps_per_epoch", "batch_size",
     "dataset", "seed", "init_from", "strategy", "tpu", "lr", "static_lr", "channel_keep",
-    "image_size", "calibration_images", "eval_batch_size", "train_examples", "test_examples",
+    "gate_downsampling", "image_size", "calibration_images", "eval_batch_size", "train_examples",
+    "test_examples",
 )
 
 

@@ -38,6 +38,8 @@ class TrainConfig:
             preset's value, raised to the smallest k/G that lets the L-Net meet
             the budget with an execution rate <= `max_block_rate`.
         max_block_rate: see `channel_keep`.
+        gate_downsampling: whether the L-Net also gates the blocks that change
+            shape (first block of stages 2+); False keeps them always on.
         calibration_images: un-augmented training images for threshold calibration
             (0 disables calibration).
         calibration_tolerance: bisection stops within this FLOPs ratio of the budget.
@@ -70,6 +72,7 @@ class TrainConfig:
     penalty_warmup_epochs: float = 0.5
     channel_keep: float | None = None
     max_block_rate: float = 0.9
+    gate_downsampling: bool = True
     calibration_images: int = 5000
     calibration_tolerance: float = 0.002
     eval_batch_size: int = 500
@@ -108,6 +111,8 @@ class TrainConfig:
                                           and 0 < self.channel_keep <= 1),
             "channel_keep", self.channel_keep, "0 < channel_keep <= 1 or None",
         )
+        _check(isinstance(self.gate_downsampling, bool), "gate_downsampling",
+               self.gate_downsampling, "True or False")
         _check(_is_number(self.max_block_rate) and 0 < self.max_block_rate <= 1,
                "max_block_rate", self.max_block_rate, "0 < max_block_rate <= 1")
 

@@ -1,5 +1,6 @@
 """The whole method as one call: static backbone -> gated fine-tuning -> calibration -> report."""
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -279,9 +280,10 @@ def run_training(config, workdir, *, strategy=None, callbacks=(), verbose=1):
     else:
         warmup = int(config.penalty_warmup_epochs * steps_per_epoch)
         with strategy.scope():
-            probe = create_model(config.model, gating=config.gating, **model_kwargs)
+            gated_kwargs = {**model_kwargs, "gate_downsampling": config.gate_downsampling}
+            probe = create_model(config.model, gating=config.gating, **gated_kwargs)
             channel_keep = choose_channel_keep(probe, config)
-            overrides = dict(model_kwargs)
+            overrides = dict(gated_kwargs)
             if channel_keep is not None:
                 overrides["channel_keep"] = channel_keep
             model = create_model(
@@ -328,6 +330,13 @@ def run_training(config, workdir, *, strategy=None, callbacks=(), verbose=1):
 RESUMABLE_FIELDS = ("strategy", "tpu", "eval_batch_size")
 
 
+def _field_defaults():
+    return {
+        field.name: field.default for field in dataclasses.fields(TrainConfig)
+        if field.default is not dataclasses.MISSING
+    }
+
+
 def check_resumable(workdir, config):
     """Refuses to resume or reuse a workdir whose saved config differs from `config`.
 
@@ -337,7 +346,8 @@ def check_resumable(workdir, config):
     config_path = Path(workdir) / "config.json"
     if not config_path.exists():
         return
-    saved = json.loads(config_path.read_text())
+    # A setting added after the run was saved had its default value in that run.
+    saved = {**_field_defaults(), **json.loads(config_path.read_text())}
     current = json.loads(config.to_json())
     changed = sorted(
         key for key in set(saved) | set(current)

@@ -24,3 +24,20 @@ def test_registry_is_covered_by_the_suites():
     )
     assert sorted(MODELS + imagenet) == sorted(names)
     assert {"resnet20", "resnet56", "resnet110", "resnet18", "resnet50"} <= set(names)
+
+
+def test_gate_downsampling_false_keeps_shape_changing_blocks_on(tmp_path):
+    model = lcnet_tf.create_model("resnet20", gating="lc", gate_downsampling=False)
+    # The first blocks of stages 2 and 3 change shape: no L-Net gate there.
+    assert [block.block_gate for block in model.blocks] == [
+        True, True, True, False, True, True, False, True, True
+    ]
+    assert model.get_config()["gate_downsampling"] is False
+    images = harness.sample_images(model, batch=3)
+    harness.alternate_block_decisions(model)
+    reference = harness.reference_outputs(model, images)
+    harness.check_config_round_trip(model, images, reference)
+    harness.check_flops(model, images, reference)
+    harness.check_batch1_matches_batched(model, images)
+    _, info = model(images, return_gate_info=True)
+    assert harness.to_np(info["gate"])[:, [3, 6]].min() == 1.0

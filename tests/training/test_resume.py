@@ -68,3 +68,23 @@ def test_interrupted_run_resumes_from_the_last_epoch(synthetic_dataset, tmp_path
     assert json.loads((workdir / "config.json").read_text())["epochs"] == 3
     # A third call finds the finished run and returns its metrics without training.
     assert run_training(config, workdir, verbose=0) == metrics
+
+
+def test_check_resumable_names_changed_settings_and_accepts_older_configs(tmp_path):
+    from lcnet_tf.training.procedure import check_resumable
+
+    config = get_train_config("cpu", budget=0.5, dataset="somewhere")
+    check_resumable(tmp_path, config)  # No config.json yet: nothing to compare.
+    saved = json.loads(config.to_json())
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    check_resumable(tmp_path, config)
+    with pytest.raises(ValueError, match=r"budget: 0.5 -> 0.3.*--workdir"):
+        check_resumable(tmp_path, config.replace(budget=0.3))
+    with pytest.raises(ValueError, match=r"gate_downsampling: True -> False"):
+        check_resumable(tmp_path, config.replace(gate_downsampling=False))
+    # A run saved before `gate_downsampling` existed had its default (True).
+    del saved["gate_downsampling"]
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    check_resumable(tmp_path, config)
+    with pytest.raises(ValueError, match="gate_downsampling"):
+        check_resumable(tmp_path, config.replace(gate_downsampling=False))

@@ -47,6 +47,9 @@ class GatedResNet(keras.Model):
         channel_groups: G channel groups per C-Net gated block.
         channel_keep: fraction of groups each image keeps (top-k).
         channel_gate_stages: stage indices (0-based) with C-Net gates; None for all.
+        gate_downsampling: whether blocks that change shape (the first block of a
+            stage, whose shortcut subsamples, pads or projects) get an L-Net gate.
+            False keeps them always on, as SkipNet and ConvNet-AIG do.
         gate_hidden: hidden width of every gate network.
         init_keep_prob: initial keep probability of the L-Net gates.
         gate_temperature: training temperature of the L-Net relaxation.
@@ -80,6 +83,7 @@ class GatedResNet(keras.Model):
         channel_groups=4,
         channel_keep=0.5,
         channel_gate_stages=None,
+        gate_downsampling=True,
         gate_hidden=16,
         init_keep_prob=0.95,
         gate_temperature=1.0,
@@ -117,6 +121,9 @@ class GatedResNet(keras.Model):
         self.channel_gate_stages = (
             None if channel_gate_stages is None else tuple(int(s) for s in channel_gate_stages)
         )
+        if not isinstance(gate_downsampling, bool | np.bool_):
+            raise _invalid("gate_downsampling", gate_downsampling, "True or False")
+        self.gate_downsampling = bool(gate_downsampling)
         self.gate_hidden = gate_hidden
         self.init_keep_prob = init_keep_prob
         self.gate_temperature = gate_temperature
@@ -164,6 +171,8 @@ class GatedResNet(keras.Model):
                 keras.layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool"),
             ]
         self.blocks = []
+        in_channels = self.stage_widths[0] if stem == "cifar" else 64
+        expansion = 4 if block_type == "bottleneck" else 1
         for stage, (num_blocks, width) in enumerate(
             zip(self.stage_blocks, self.stage_widths, strict=True)
         ):
@@ -172,13 +181,16 @@ class GatedResNet(keras.Model):
             )
             for index in range(num_blocks):
                 stride = 2 if index == 0 and stage > 0 else 1
+                changes_shape = stride != 1 or in_channels != width * expansion
+                in_channels = width * expansion
                 self.blocks.append(
                     GatedResidualBlock(
                         width,
                         stride=stride,
                         block_type=block_type,
                         shortcut=shortcut,
-                        block_gate=use_block_gates,
+                        block_gate=use_block_gates and (self.gate_downsampling
+                                                        or not changes_shape),
                         channel_groups=channel_groups if channel_gated else None,
                         channel_keep=channel_keep,
                         gate_hidden=gate_hidden,
@@ -285,6 +297,7 @@ class GatedResNet(keras.Model):
             "channel_gate_stages": (
                 None if self.channel_gate_stages is None else list(self.channel_gate_stages)
             ),
+            "gate_downsampling": self.gate_downsampling,
             "gate_hidden": self.gate_hidden,
             "init_keep_prob": self.init_keep_prob,
             "gate_temperature": self.gate_temperature,
