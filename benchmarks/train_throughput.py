@@ -6,8 +6,10 @@
 Each model trains `--steps` timed steps of `model.fit` on one cached synthetic batch (after
 `--warmup` untimed steps that include compilation), with the same optimizer and loss as
 `lcnet_tf.training`. The LC-Net model trains with its FLOPs penalty (budget 0.5). The two
-models of a pair are measured alternately, `--repeats` times, and the best time of each is
-kept (the machine may be shared). Target: LC-Net / backbone time ratio <= 1.25.
+models of a pair are measured alternately, `--repeats` times; each repeat gives one time
+ratio, and the medians over repeats are printed (with the min-max range of the ratio), so
+that a burst of load on a shared machine moves one repeat, not the result.
+Target: LC-Net / backbone time ratio <= 1.25.
 """
 
 import time
@@ -23,7 +25,7 @@ flags.DEFINE_list("models", ["resnet20", "resnet56"], "Models to measure.")
 flags.DEFINE_integer("batch_size", 128, "Batch size.")
 flags.DEFINE_integer("steps", 20, "Timed steps per measurement.")
 flags.DEFINE_integer("warmup", 3, "Untimed steps (compilation) before measuring.")
-flags.DEFINE_integer("repeats", 2, "Alternating measurements per model; the best is kept.")
+flags.DEFINE_integer("repeats", 5, "Alternating measurements per model (medians reported).")
 flags.DEFINE_string("jit_compile", "auto", "auto | true | false.")
 FLAGS = flags.FLAGS
 
@@ -62,20 +64,23 @@ def main(argv):
         models = {gating: _compiled(name, gating, jit) for gating in ("none", "lc")}
         for model in models.values():
             _seconds(model, dataset, FLAGS.warmup)
-        best = {gating: float("inf") for gating in models}
-        for _ in range(FLAGS.repeats):
+        seconds = {gating: [] for gating in models}
+        for repeat in range(FLAGS.repeats):
             for gating, model in models.items():
-                best[gating] = min(best[gating], _seconds(model, dataset, FLAGS.steps))
-        plain, gated = images / best["none"], images / best["lc"]
-        rows.append((name, plain, gated, best["lc"] / best["none"]))
-        print(f"{name}: backbone {plain:.0f} img/s, LC-Net {gated:.0f} img/s, "
-              f"time ratio {best['lc'] / best['none']:.3f}", flush=True)
+                seconds[gating].append(_seconds(model, dataset, FLAGS.steps))
+            print(f"{name} repeat {repeat + 1}/{FLAGS.repeats}: time ratio "
+                  f"{seconds['lc'][-1] / seconds['none'][-1]:.3f}", flush=True)
+        ratios = np.array(seconds["lc"]) / np.array(seconds["none"])
+        plain = images / float(np.median(seconds["none"]))
+        gated = images / float(np.median(seconds["lc"]))
+        rows.append((name, plain, gated, float(np.median(ratios)), ratios.min(), ratios.max()))
     print(f"\nbatch {FLAGS.batch_size}, {FLAGS.steps} timed steps x {FLAGS.repeats} repeats, "
-          f"jit_compile={jit}")
-    print(f"{'model':10s} {'backbone img/s':>15s} {'LC-Net img/s':>13s} {'ratio':>7s}")
-    for name, plain, gated, ratio in rows:
+          f"jit_compile={jit}; medians over repeats")
+    print(f"{'model':10s} {'backbone img/s':>15s} {'LC-Net img/s':>13s} {'ratio':>7s} "
+          f"{'ratio range':>13s}")
+    for name, plain, gated, ratio, low, high in rows:
         flag = "ok" if ratio <= 1.25 else "ABOVE 1.25"
-        print(f"{name:10s} {plain:15.0f} {gated:13.0f} {ratio:7.3f}  {flag}")
+        print(f"{name:10s} {plain:15.0f} {gated:13.0f} {ratio:7.3f} {low:6.3f}-{high:.3f}  {flag}")
 
 
 if __name__ == "__main__":

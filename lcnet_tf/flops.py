@@ -20,6 +20,7 @@ import keras
 import numpy as np
 
 from lcnet_tf.layers import BlockGate, ChannelGate
+from lcnet_tf.ops.budget_ops import realized_flops
 
 
 def _conv2d_flops(layer, input_shape):
@@ -144,9 +145,8 @@ def backbone_flops(model):
 def open_flops(model):
     """Per-image FLOPs with every gate open (every block and channel group runs)."""
     table = cost_table(model)
-    return int(table["fixed"] + np.sum(
-        table["always"] + table["run"] + np.maximum(table["groups"], 0) * table["per_group"]
-    ))
+    gate = np.ones((1, len(model.blocks)), dtype=np.int64)
+    return int(realized_flops_from_info(table, gate, np.maximum(table["groups"], 0)[None])[0])
 
 
 def closed_flops(model):
@@ -155,9 +155,8 @@ def closed_flops(model):
     Blocks without a block gate still run their ungrouped part.
     """
     table = cost_table(model)
-    block_gated = np.array([block.block_gate for block in model.blocks])
-    run_part = np.where(block_gated, 0, table["run"])
-    return int(table["fixed"] + np.sum(table["always"] + run_part))
+    ran = np.array([[0 if block.block_gate else 1 for block in model.blocks]], dtype=np.int64)
+    return int(realized_flops_from_info(table, ran, np.zeros_like(ran))[0])
 
 
 def realized_flops_from_info(table, gate, kept_groups):
@@ -168,9 +167,9 @@ def realized_flops_from_info(table, gate, kept_groups):
         gate: (batch, blocks) 0/1 block decisions.
         kept_groups: (batch, blocks) kept channel groups per block.
     """
-    return table["fixed"] + (
-        table["always"] + gate * (table["run"] + kept_groups * table["per_group"])
-    ).sum(axis=-1)
+    return realized_flops(
+        gate, kept_groups, table["fixed"], table["always"], table["run"], table["per_group"]
+    )
 
 
 def per_example_flops(model, images, batch_size=256):

@@ -5,6 +5,7 @@ from lcnet_tf.ops.budget_ops import (
     LinearWarmup,
     budget_penalty,
     flops_ratio,
+    realized_flops,
     target_rate_loss,
     uniform_target_rate,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "budget_ops",
     "budget_penalty",
     "flops_ratio",
+    "realized_flops",
     "target_rate_loss",
     "uniform_target_rate",
     "expand_group_mask",

@@ -16,10 +16,40 @@ Keras serializes it like any learning-rate schedule).
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 OVER_BUDGET_WEIGHT = 20.0
 SYMMETRIC_WEIGHT = 2.0
+
+
+def realized_flops(gate, kept_groups, fixed, always, run, per_group):
+    """Per-image FLOPs: `fixed + sum_b(always_b + gate_b * (run_b + kept_groups_b * per_group_b))`.
+
+    The one place the realized-FLOPs formula is written: the model's gate info,
+    the training penalty (`flops_ratio`), `lcnet_tf.flops` and the reports all
+    call it. Numpy inputs give a numpy result in their own precision (exact
+    integer counts for int arrays); tensors give a tensor.
+
+    Args:
+        gate: (batch, blocks) 1 if the block ran (or keep probabilities).
+        kept_groups: (batch, blocks) channel groups computed (0 without a channel gate).
+        fixed: scalar FLOPs every image runs outside the blocks.
+        always: (blocks,) FLOPs that run whether or not the block runs.
+        run: (blocks,) FLOPs that run with the block (ungrouped part).
+        per_group: (blocks,) FLOPs of one kept channel group.
+
+    Returns:
+        (batch,) FLOPs.
+
+    Example:
+        >>> realized_flops(np.array([[1, 0]]), np.array([[0, 0]]), 10, np.array([0, 0]),
+        ...                np.array([45, 45]), np.array([0, 0]))  # [55]
+    """
+    per_block = always + gate * (run + kept_groups * per_group)
+    if isinstance(per_block, np.ndarray):
+        return fixed + per_block.sum(axis=-1)
+    return fixed + ops.sum(per_block, axis=-1)
 
 
 def flops_ratio(gate, kept_groups, fixed, always, run, per_group, backbone):
@@ -51,8 +81,7 @@ def flops_ratio(gate, kept_groups, fixed, always, run, per_group, backbone):
     always = ops.cast(ops.convert_to_tensor(always), gate.dtype)
     run = ops.cast(ops.convert_to_tensor(run), gate.dtype)
     per_group = ops.cast(ops.convert_to_tensor(per_group), gate.dtype)
-    flops = fixed + ops.sum(always + gate * (run + kept_groups * per_group), axis=-1)
-    return flops / backbone
+    return realized_flops(gate, kept_groups, fixed, always, run, per_group) / backbone
 
 
 def budget_penalty(ratio, budget, over_weight=OVER_BUDGET_WEIGHT,

@@ -21,11 +21,17 @@ def flops_ratio_range(model):
     `closed` skips every gated block, `open` runs them all (with k groups each).
     """
     table = model.cost_table
-    controlled = np.asarray(model.controlled_flops, dtype=np.float64)
+    keep = np.array([block.keep_groups for block in model.blocks], dtype=np.float64)
     gated = np.asarray(model.block_gated, dtype=np.float64)
-    base = table["fixed"] + table["always"].sum() + ((1.0 - gated) * controlled).sum()
-    backbone = float(table["backbone"])
-    return float(base / backbone), float((base + (gated * controlled).sum()) / backbone)
+
+    def ratio(ran):
+        flops = budget_ops.realized_flops(
+            ran[None], (ran * keep)[None], table["fixed"], table["always"], table["run"],
+            table["per_group"],
+        )
+        return float(flops[0] / table["backbone"])
+
+    return ratio(1.0 - gated), ratio(np.ones_like(gated))
 
 
 def set_decision_offset(model, offset):
@@ -35,16 +41,12 @@ def set_decision_offset(model, offset):
 
 
 def _ratio_function(model):
-    table = model.cost_table
-    costs = model._cost_tensors
+    backbone = float(model.cost_table["backbone"])
 
     @tf.function(reduce_retracing=True)
     def batch_ratios(images):
         _, info = model(images, training=False, return_gate_info=True)
-        return budget_ops.flops_ratio(
-            info["gate"], info["kept_groups"], float(table["fixed"]), costs["always"],
-            costs["run"], costs["per_group"], float(table["backbone"]),
-        )
+        return info["realized_flops"] / backbone
 
     return batch_ratios
 

@@ -30,6 +30,25 @@ def test_flops_ratio_matches_numpy():
     np.testing.assert_allclose(keras.ops.convert_to_numpy(got), np_ratio(gate, kept), rtol=1e-6)
 
 
+def test_realized_flops_exact_on_int_arrays_and_same_on_tensors():
+    # Counts near ResNet-56 size: float32 would round them, int64 numpy must not.
+    gate = RNG.integers(0, 2, (4, 3))
+    kept = RNG.integers(0, 3, (4, 3))
+    always, run, per_group = (np.array(v, dtype=np.int64) for v in (
+        [1_000_003, 7, 11], [40_000_001, 23_000_009, 5], [3, 0, 60_000_017]))
+    got = budget_ops.realized_flops(gate, kept, 125_000_001, always, run, per_group)
+    assert got.dtype == np.int64
+    expected = [125_000_001 + sum(
+        int(always[b]) + int(gate[i, b]) * (int(run[b]) + int(kept[i, b]) * int(per_group[b]))
+        for b in range(3)) for i in range(4)]
+    assert got.tolist() == expected
+    tensor = budget_ops.realized_flops(
+        tf.constant(gate, tf.float32), tf.constant(kept, tf.float32), 125_000_001.0,
+        *(tf.constant(v, tf.float32) for v in (always, run, per_group)),
+    )
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(tensor), expected, rtol=1e-6)
+
+
 @pytest.mark.parametrize("ratios", [[0.6, 0.4], [0.2, 0.3], [0.4, 0.4]])
 def test_budget_penalty_matches_numpy(ratios):
     ratios = np.array(ratios, "float32")

@@ -265,8 +265,9 @@ class GatedResNet(keras.Model):
         gate = ops.stack([info["gate"] for info in infos], axis=1)
         kept_groups = ops.stack([info["kept_groups"] for info in infos], axis=1)
         costs = self._cost_tensors
-        realized = float(self.cost_table["fixed"]) + ops.sum(
-            costs["always"] + gate * (costs["run"] + kept_groups * costs["per_group"]), axis=1
+        realized = budget_ops.realized_flops(
+            gate, kept_groups, float(self.cost_table["fixed"]),
+            costs["always"], costs["run"], costs["per_group"],
         )
         gate_info = {
             "gate": gate,
