@@ -28,6 +28,8 @@ flags.DEFINE_integer("num_images", 1000, "Test images.")
 flags.DEFINE_list("quantize", ["none"], "Variants among none, fp16, dynamic, int8.")
 flags.DEFINE_integer("threads", 1, "Interpreter threads (1 = one phone big core).")
 flags.DEFINE_integer("repeats", 1, "Invokes per image (median).")
+flags.DEFINE_integer("chunk", 50, "Images per interleaving chunk: each model runs a chunk in turn "
+                     "(1 = alternate models on every image, which adds cache misses).")
 flags.DEFINE_integer("num_calibration", 256, "Training images for int8 calibration.")
 flags.DEFINE_string("out_dir", "tflite_benchmark", "Report directory.")
 
@@ -44,7 +46,7 @@ def main(argv):
     _, table, json_path, png_path = run_benchmark(
         model, FLAGS.dataset, FLAGS.out_dir, static_model=static_model,
         num_images=FLAGS.num_images, quantize=FLAGS.quantize, num_threads=FLAGS.threads,
-        repeats=FLAGS.repeats, num_calibration=FLAGS.num_calibration,
+        repeats=FLAGS.repeats, num_calibration=FLAGS.num_calibration, chunk=FLAGS.chunk,
     )
     print(table)
     print(f"report: {json_path}\nscatter: {png_path}")

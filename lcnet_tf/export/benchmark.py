@@ -85,12 +85,17 @@ def latency_stats(latencies_ms):
 
 
 def compare_models(models, images, labels, *, reference="static", num_threads=1, repeats=1,
-                   progress=True):
+                   chunk=50, progress=True):
     """Runs every model on every image, interleaved, and compares them with `reference`.
 
-    Models run one after the other on the same image before the next image,
-    so that load on a shared machine hits them alike. Per image, the latency
-    is the median of `repeats` invokes.
+    Images go in chunks of `chunk`: each model runs the whole chunk (after
+    one untimed warm-up invoke) before the next model runs the same chunk.
+    A chunk takes tens of milliseconds, so load on a shared machine hits the
+    models alike, while each model runs with warm caches as in an app that
+    runs one model on a stream of images (alternating four models on every
+    image measured the other models' cache misses: static ResNet-20 1.01 ms
+    instead of 0.85 ms). Per image, the latency is the median of `repeats`
+    invokes.
 
     Args:
         models: dict name -> `.tflite` bytes or path; must contain `reference`.
@@ -99,6 +104,7 @@ def compare_models(models, images, labels, *, reference="static", num_threads=1,
         reference: name of the static model the others are compared with.
         num_threads: interpreter threads.
         repeats: invokes per image and model.
+        chunk: images per interleaving chunk (1 = alternate on every image).
         progress: show a progress bar.
 
     Returns:
@@ -110,6 +116,10 @@ def compare_models(models, images, labels, *, reference="static", num_threads=1,
         raise ValueError(
             f"Invalid value for `reference`: expected one of {sorted(models)}. "
             f"Received: reference={reference!r}"
+        )
+    if not (isinstance(chunk, int) and chunk > 0):
+        raise ValueError(
+            f"Invalid value for `chunk`: expected a positive int. Received: chunk={chunk!r}"
         )
     images = np.asarray(images)
     labels = np.asarray(labels).astype(np.int64)
@@ -132,19 +142,22 @@ def compare_models(models, images, labels, *, reference="static", num_threads=1,
         for image in images[:5]:
             runner.run(image)
     bar = keras.utils.Progbar(len(images), unit_name="image") if progress else None
-    for index, image in enumerate(images):
+    for start in range(0, len(images), chunk):
+        stop = min(start + chunk, len(images))
         for name, runner in runners.items():
-            times = []
-            for _ in range(repeats):
-                outputs, seconds = runner.run(image)
-                times.append(seconds)
+            runner.run(images[start])  # Untimed: caches warm for this model again.
             record = per_image[name]
-            record["latency_ms"][index] = 1000.0 * float(np.median(times))
-            record["flops"][index] = float(outputs["realized_flops"].reshape(-1)[0])
-            record["correct"][index] = int(np.argmax(outputs["logits"])) == labels[index]
-            record["gate"].append(outputs["gate"].reshape(-1))
-        if bar is not None and ((index + 1) % 25 == 0 or index + 1 == len(images)):
-            bar.update(index + 1)
+            for index in range(start, stop):
+                times = []
+                for _ in range(repeats):
+                    outputs, seconds = runner.run(images[index])
+                    times.append(seconds)
+                record["latency_ms"][index] = 1000.0 * float(np.median(times))
+                record["flops"][index] = float(outputs["realized_flops"].reshape(-1)[0])
+                record["correct"][index] = int(np.argmax(outputs["logits"])) == labels[index]
+                record["gate"].append(outputs["gate"].reshape(-1))
+        if bar is not None:
+            bar.update(stop)
     ref = per_image[reference]
     ref_latency = ref["latency_ms"].mean()
     ref_flops = ref["flops"].mean()
@@ -167,6 +180,26 @@ def compare_models(models, images, labels, *, reference="static", num_threads=1,
     return summary, per_image
 
 
+def same_precision_rows(summary):
+    """`dynamic_<q>` against `static_<q>` for every precision q both were timed in.
+
+    The table's speed-up and efficiency compare every row with the float static
+    model; these compare the dynamic model with the static one of its own
+    precision (e.g. int8 with int8).
+    """
+    rows = {}
+    for name, row in summary.items():
+        if not name.startswith("dynamic"):
+            continue
+        static = summary.get("static" + name[len("dynamic"):])
+        if static is None:
+            continue
+        speedup = static["latency_ms"]["mean"] / row["latency_ms"]["mean"]
+        flops_speedup = static["mean_flops"] / row["mean_flops"]
+        rows[name] = {"speedup": float(speedup), "efficiency": float(speedup / flops_speedup)}
+    return rows
+
+
 def format_table(summary):
     """The side-by-side table as text."""
     header = (f"{'model':<16}{'acc':>7}{'MFLOPs':>9}{'FLOPs%':>8}{'mean ms':>9}{'p50 ms':>8}"
@@ -179,6 +212,10 @@ def format_table(summary):
             f"{100 * row['flops_fraction']:>7.1f}%{lat['mean']:>9.3f}{lat['p50']:>8.3f}"
             f"{lat['p90']:>8.3f}{row['speedup']:>9.2f}x{row['efficiency']:>7.2f}"
         )
+    for name, row in same_precision_rows(summary).items():
+        static = "static" + name[len("dynamic"):]
+        lines.append(f"{name} vs {static}: speed-up {row['speedup']:.2f}x, "
+                     f"efficiency {row['efficiency']:.2f}")
     return "\n".join(lines)
 
 
@@ -228,7 +265,7 @@ def _static_twin(model):
 
 def run_benchmark(model, dataset, out_dir, *, static_model=None, num_images=1000,
                   quantize=("none",), num_threads=1, repeats=1, num_calibration=256,
-                  progress=True):
+                  chunk=50, progress=True):
     """Converts a dynamic model and its static twin, times both on real test images.
 
     Args:
@@ -247,6 +284,7 @@ def run_benchmark(model, dataset, out_dir, *, static_model=None, num_images=1000
         num_threads: interpreter threads (1 = one phone big core).
         repeats: invokes per image (median taken).
         num_calibration: training images for int8 calibration.
+        chunk: images per interleaving chunk (see `compare_models`).
         progress: show a progress bar.
 
     Returns:
@@ -284,13 +322,14 @@ def run_benchmark(model, dataset, out_dir, *, static_model=None, num_images=1000
     images, labels = load_images(dataset, "test", num_images)
     summary, per_image = compare_models(models, images, labels, reference=reference,
                                         num_threads=num_threads, repeats=repeats,
-                                        progress=progress)
+                                        chunk=chunk, progress=progress)
     metadata = {
         "model": model.name,
         "dataset": str(dataset),
         "num_images": int(len(images)),
         "num_threads": num_threads,
         "repeats": repeats,
+        "chunk": chunk,
         "reference": reference,
         "static_trained": static_trained,
         "efficiency": "(reference latency / latency) / (reference FLOPs / FLOPs)",
@@ -303,6 +342,7 @@ def run_benchmark(model, dataset, out_dir, *, static_model=None, num_images=1000
                 "latency_ratio": quant_row["latency_ms"]["mean"] / float_row["latency_ms"]["mean"],
                 "accuracy_drop": float_row["accuracy"] - quant_row["accuracy"],
             }
+    metadata["same_precision"] = same_precision_rows(summary)
     json_path, png_path = write_report(summary, per_image, out_dir, metadata)
     table = format_table(summary)
     if not static_trained:

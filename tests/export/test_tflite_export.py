@@ -262,3 +262,29 @@ def test_parity_with_keras_on_real_test_images(lc_model, lc_float):
     np.testing.assert_array_equal(np.array(lite_gate), keras_gate)
     np.testing.assert_array_equal(np.array(lite_kept), keras_kept)
     np.testing.assert_array_equal(np.array(lite_top1), keras_top1)
+
+
+def test_compare_models_in_chunks_keeps_every_image_in_order(lc_model, lc_float):
+    from lcnet_tf.export.benchmark import _static_twin, compare_models, same_precision_rows
+
+    static = to_tflite(_static_twin(lc_model))
+    images = _random_images(7, seed=3)
+    labels = np.arange(7) % 10
+    summary, per_image = compare_models(
+        {"static": static, "dynamic": lc_float}, images, labels, chunk=3, progress=False
+    )
+    runner = TFLiteRunner(lc_float)
+    for index, image in enumerate(images):
+        outputs, _ = runner.run(image)
+        np.testing.assert_array_equal(per_image["dynamic"]["gate"][index], outputs["gate"][0])
+        assert per_image["dynamic"]["flops"][index] == outputs["realized_flops"][0]
+        assert per_image["dynamic"]["correct"][index] == (
+            int(np.argmax(outputs["logits"])) == labels[index]
+        )
+    assert np.all(per_image["static"]["latency_ms"] > 0)
+    assert summary["static"]["efficiency"] == pytest.approx(1.0)
+    rows = same_precision_rows(summary)
+    assert set(rows) == {"dynamic"}
+    assert rows["dynamic"]["efficiency"] == pytest.approx(summary["dynamic"]["efficiency"])
+    with pytest.raises(ValueError, match="chunk"):
+        compare_models({"static": static}, images, labels, chunk=0, progress=False)
