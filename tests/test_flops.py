@@ -103,7 +103,8 @@ def test_cost_table_terms_by_hand_for_resnet20_lc():
 
 def test_per_example_flops_with_a_forced_pattern():
     model = lcnet_tf.create_model(
-        "resnet20", gating="lc", channel_groups=4, channel_keep=0.5, channel_gate_stages=None
+        "resnet20", gating="lc", channel_groups=4, channel_keep=0.5, channel_gate_stages=None,
+        gate_downsampling=True,
     )
     table = flops_lib.cost_table(model)
     pattern = np.array([1, 0, 1, 1, 0, 0, 1, 0, 1])
@@ -131,7 +132,7 @@ def test_per_example_flops_with_a_forced_pattern():
 
 def test_open_and_closed_flops_by_gating():
     # ResNet-20 has no projection shortcuts: every "always" cost is gate pooling + gate nets.
-    layer_model = lcnet_tf.create_model("resnet20", gating="layer")
+    layer_model = lcnet_tf.create_model("resnet20", gating="layer", gate_downsampling=True)
     table = flops_lib.cost_table(layer_model)
     assert flops_lib.closed_flops(layer_model) == table["fixed"] + table["always"].sum()
     assert flops_lib.open_flops(layer_model) == table["backbone"] + table["always"].sum()

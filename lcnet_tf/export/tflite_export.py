@@ -9,6 +9,8 @@ docs/tflite_signature.md for the signature an app relies on.
 import contextlib
 import os
 import re
+import subprocess
+import sys
 import tempfile
 import zipfile
 
@@ -409,4 +411,34 @@ def check_tflite(content, model, *, quantize="none"):
                 f"{allowed_dense}) in subgraphs {subgraphs}: some branch was never run during "
                 "calibration."
             )
+        _check_loads(content)
     return summary
+
+
+def _check_loads(content):
+    """Allocates the model in a child process: some bad int8 parameters abort the runtime.
+
+    A quantized kernel whose calibrated ranges it cannot represent (seen: an int8 ADD of
+    near-constant scalars) kills the process in `allocate_tensors` with SIGABRT, which no
+    Python code can catch; in an app that is a crash at load. Checked here instead.
+    """
+    with tempfile.TemporaryDirectory(prefix="lcnet_check_") as directory:
+        path = os.path.join(directory, "model.tflite")
+        with open(path, "wb") as handle:
+            handle.write(content)
+        code = (
+            "import sys\n"
+            "from ai_edge_litert.interpreter import Interpreter\n"
+            "Interpreter(model_path=sys.argv[1], num_threads=1).allocate_tensors()\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code, path], capture_output=True, text=True, timeout=300,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        )
+    if result.returncode != 0:
+        detail = (result.stderr.strip().splitlines() or ["no message"])[-1]
+        raise ExportError(
+            f"LiteRT cannot load the converted model (allocate_tensors exited with status "
+            f"{result.returncode}: {detail}). A quantized op received parameters it cannot "
+            "use; please report it with the model."
+        )

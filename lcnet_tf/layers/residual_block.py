@@ -322,7 +322,11 @@ class GatedResidualBlock(keras.layers.Layer):
                 hidden = ops.conv(x, conv1.kernel[..., lo:hi] * mult1[lo:hi],
                                   strides=conv1.strides, padding="same")
                 hidden = ops.relu(hidden + add1[lo:hi])
-                hidden = hidden * gate_ops.positive_saliency(saliency_logits[0, group])
+                # Under the gate's name: the int8 export keeps gate maths float (a quantized
+                # scalar with a near-constant calibration range made int8 kernels abort).
+                with keras.name_scope(self.channel_gate_layer.name):
+                    saliency = gate_ops.positive_saliency(saliency_logits[0, group])
+                hidden = hidden * saliency
                 mult2, _ = _affine_from_bn(bn2)
                 return ops.conv(hidden, conv2.kernel[:, :, lo:hi, :] * mult2,
                                 strides=conv2.strides, padding="same")
@@ -375,7 +379,9 @@ class GatedResidualBlock(keras.layers.Layer):
                 else:
                     branch = self._dense_branch(x, training=False)
                 if raw_scale is not None:
-                    branch = branch * gate_ops.block_scale(raw_scale[0])
+                    with keras.name_scope(self.block_gate_layer.name):  # float in int8
+                        scale = gate_ops.block_scale(raw_scale[0])
+                    branch = branch * scale
                 return ops.relu(shortcut + branch), kept_groups, ones
 
             def skip_block():

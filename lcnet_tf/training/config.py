@@ -39,7 +39,7 @@ class TrainConfig:
             the budget with an execution rate <= `max_block_rate`.
         max_block_rate: see `channel_keep`.
         gate_downsampling: whether the L-Net also gates the blocks that change
-            shape (first block of stages 2+); False keeps them always on.
+            shape (first block of stages 2+); False (default) keeps them always on.
         calibration_images: un-augmented training images for threshold calibration
             (0 disables calibration).
         calibration_tolerance: bisection stops within this FLOPs ratio of the budget.
@@ -72,7 +72,7 @@ class TrainConfig:
     penalty_warmup_epochs: float = 0.5
     channel_keep: float | None = None
     max_block_rate: float = 0.9
-    gate_downsampling: bool = True
+    gate_downsampling: bool = False
     calibration_images: int = 5000
     calibration_tolerance: float = 0.002
     eval_batch_size: int = 500

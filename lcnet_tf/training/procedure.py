@@ -330,11 +330,16 @@ def run_training(config, workdir, *, strategy=None, callbacks=(), verbose=1):
 RESUMABLE_FIELDS = ("strategy", "tpu", "eval_batch_size")
 
 
+# Settings whose default changed: what a run saved before they existed used.
+LEGACY_DEFAULTS = {"gate_downsampling": True}
+
+
 def _field_defaults():
-    return {
+    defaults = {
         field.name: field.default for field in dataclasses.fields(TrainConfig)
         if field.default is not dataclasses.MISSING
     }
+    return {**defaults, **LEGACY_DEFAULTS}
 
 
 def check_resumable(workdir, config):

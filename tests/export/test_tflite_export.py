@@ -55,10 +55,10 @@ def lc_int8(lc_model):
 
 def test_if_ops_and_builtins_only(lc_model, lc_float):
     summary = summarize_tflite(lc_float)
-    # resnet20: 9 block gates + 9 blocks x 2 channel groups.
-    assert expected_if_ops(lc_model) == 27
-    assert summary.num_if_ops == 27
-    assert summary.num_subgraphs == 1 + 2 * 27
+    # resnet20: 7 block gates (the 2 shape-changing blocks are not gated) + 9 blocks x 2 groups.
+    assert expected_if_ops(lc_model) == 25
+    assert summary.num_if_ops == 25
+    assert summary.num_subgraphs == 1 + 2 * 25
     assert summary.flex_ops == [] and summary.custom_ops == []
     assert summary.op_counts()["CONV_2D"] > 0
 
@@ -84,7 +84,7 @@ def test_signature(lc_model, lc_float):
 
 
 def test_fixed_pattern_flops_follow_the_gates(lc_model):
-    model = lcnet_tf.create_model("resnet20", gating="layer")
+    model = lcnet_tf.create_model("resnet20", gating="layer", gate_downsampling=True)
     runs = [True, False] * 4 + [True]
     fix_gate_pattern(model, block_runs=runs)
     runner = TFLiteRunner(to_tflite(model, input_dtype="uint8"))
@@ -138,7 +138,7 @@ def test_check_rejects_float_conv_in_int8_and_wrong_if_count(lc_model, lc_float)
     with pytest.raises(ExportError, match="float convolutions"):
         check_tflite(lc_float, lc_model, quantize="int8")
     other = lcnet_tf.create_model("resnet20", gating="layer")
-    with pytest.raises(ExportError, match="27 IF ops, expected 9"):
+    with pytest.raises(ExportError, match="25 IF ops, expected 7"):
         check_tflite(lc_float, other)
 
 
@@ -288,3 +288,11 @@ def test_compare_models_in_chunks_keeps_every_image_in_order(lc_model, lc_float)
     assert rows["dynamic"]["efficiency"] == pytest.approx(summary["dynamic"]["efficiency"])
     with pytest.raises(ValueError, match="chunk"):
         compare_models({"static": static}, images, labels, chunk=0, progress=False)
+
+
+def test_int8_check_loads_the_model_in_a_child_process(lc_float):
+    from lcnet_tf.export.tflite_export import _check_loads
+
+    _check_loads(lc_float)  # Loads: no error.
+    with pytest.raises(ExportError, match="cannot load the converted model"):
+        _check_loads(lc_float[: len(lc_float) // 3])

@@ -27,7 +27,7 @@ def test_registry_is_covered_by_the_suites():
 
 
 def test_gate_downsampling_false_keeps_shape_changing_blocks_on(tmp_path):
-    model = lcnet_tf.create_model("resnet20", gating="lc", gate_downsampling=False)
+    model = lcnet_tf.create_model("resnet20", gating="lc")  # gate_downsampling=False
     # The first blocks of stages 2 and 3 change shape: no L-Net gate there.
     assert [block.block_gate for block in model.blocks] == [
         True, True, True, False, True, True, False, True, True
@@ -41,3 +41,12 @@ def test_gate_downsampling_false_keeps_shape_changing_blocks_on(tmp_path):
     harness.check_batch1_matches_batched(model, images)
     _, info = model(images, return_gate_info=True)
     assert harness.to_np(info["gate"])[:, [3, 6]].min() == 1.0
+
+
+def test_models_saved_before_gate_downsampling_load_with_every_block_gated():
+    model = lcnet_tf.create_model("resnet20", gating="layer", gate_downsampling=True)
+    config = model.get_config()
+    del config["gate_downsampling"]  # As saved by versions without the option.
+    clone = type(model).from_config(config)
+    assert all(block.block_gate for block in clone.blocks)
+    clone.set_weights(model.get_weights())

@@ -46,9 +46,9 @@ def test_cifar_cli_end_to_end(synthetic_dataset, tmp_path):
     workdir = tmp_path / "run"
     result = run_cli("train.cifar", "--budget", "0.5", "--dataset", synthetic_dataset,
                      "--workdir", str(workdir), "--static_epochs", "1", "--epochs", "1",
-                     "--nogate_downsampling", *TINY)
+                     "--gate_downsampling", *TINY)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads((workdir / "config.json").read_text())["gate_downsampling"] is False
+    assert json.loads((workdir / "config.json").read_text())["gate_downsampling"] is True
     assert "realized FLOPs ratio" in result.stdout and "per-block execution rate" in result.stdout
     metrics = json.loads((workdir / "metrics.json").read_text())
     assert metrics["budget"] == 0.5

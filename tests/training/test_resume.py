@@ -80,11 +80,11 @@ def test_check_resumable_names_changed_settings_and_accepts_older_configs(tmp_pa
     check_resumable(tmp_path, config)
     with pytest.raises(ValueError, match=r"budget: 0.5 -> 0.3.*--workdir"):
         check_resumable(tmp_path, config.replace(budget=0.3))
-    with pytest.raises(ValueError, match=r"gate_downsampling: True -> False"):
-        check_resumable(tmp_path, config.replace(gate_downsampling=False))
-    # A run saved before `gate_downsampling` existed had its default (True).
+    with pytest.raises(ValueError, match=r"gate_downsampling: False -> True"):
+        check_resumable(tmp_path, config.replace(gate_downsampling=True))
+    # A run saved before `gate_downsampling` existed gated every block (True then).
     del saved["gate_downsampling"]
     (tmp_path / "config.json").write_text(json.dumps(saved))
-    check_resumable(tmp_path, config)
-    with pytest.raises(ValueError, match="gate_downsampling"):
-        check_resumable(tmp_path, config.replace(gate_downsampling=False))
+    check_resumable(tmp_path, config.replace(gate_downsampling=True))
+    with pytest.raises(ValueError, match="gate_downsampling: True -> False"):
+        check_resumable(tmp_path, config)

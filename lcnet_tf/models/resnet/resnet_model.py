@@ -49,7 +49,9 @@ class GatedResNet(keras.Model):
         channel_gate_stages: stage indices (0-based) with C-Net gates; None for all.
         gate_downsampling: whether blocks that change shape (the first block of a
             stage, whose shortcut subsamples, pads or projects) get an L-Net gate.
-            False keeps them always on, as SkipNet and ConvNet-AIG do.
+            False (default) keeps them always on, as SkipNet and ConvNet-AIG do:
+            on CIFAR-10 at budget 0.5 this gave 77.3% against 74.0% with every
+            block gated (docs/results.md).
         gate_hidden: hidden width of every gate network.
         init_keep_prob: initial keep probability of the L-Net gates.
         gate_temperature: training temperature of the L-Net relaxation.
@@ -83,7 +85,7 @@ class GatedResNet(keras.Model):
         channel_groups=4,
         channel_keep=0.5,
         channel_gate_stages=None,
-        gate_downsampling=True,
+        gate_downsampling=False,
         gate_hidden=16,
         init_keep_prob=0.95,
         gate_temperature=1.0,
@@ -312,7 +314,8 @@ class GatedResNet(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        # Models saved before `gate_downsampling` existed gated every block.
+        return cls(**{"gate_downsampling": True, **config})
 
     # FLOPs-aware training -----------------------------------------------------------------
     def compile(self, *args, budget="unchanged", **kwargs):
