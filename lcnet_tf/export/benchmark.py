@@ -177,7 +177,44 @@ def compare_models(models, images, labels, *, reference="static", num_threads=1,
             "num_if_ops": summarize_tflite(runners[name].content).num_if_ops,
         }
         record["gate"] = np.stack(record["gate"])
+        summary[name]["latency_model"] = latency_decomposition(
+            record["latency_ms"], record["gate"]
+        )
     return summary, per_image
+
+
+def latency_decomposition(latency_ms, gate):
+    """Least-squares fit `latency = fixed + sum_b gate_b * run_b` over the images.
+
+    `fixed` is what an image costs with every gated block skipped (stem, head,
+    gate networks, skip branches, ungated blocks); `run_b` what running block b
+    adds. Compared with the static model's time per block, it shows where a
+    dynamic model loses efficiency. None when no block's decision varies.
+
+    Args:
+        latency_ms: (N,) per-image latency.
+        gate: (N, blocks) 0/1 decisions.
+
+    Returns:
+        `{"fixed_ms", "run_ms" (list over blocks, None for blocks that never
+        change), "r2"}` or None.
+    """
+    gate = np.asarray(gate, dtype=np.float64)
+    varying = gate.std(axis=0) > 0
+    if not varying.any() or len(latency_ms) <= varying.sum() + 1:
+        return None
+    design = np.concatenate([np.ones((len(gate), 1)), gate[:, varying]], axis=1)
+    coef, *_ = np.linalg.lstsq(design, latency_ms, rcond=None)
+    fitted = design @ coef
+    total = float(np.sum((latency_ms - latency_ms.mean()) ** 2))
+    r2 = 1.0 - float(np.sum((latency_ms - fitted) ** 2)) / total if total > 0 else 0.0
+    # Blocks that always run (or never) are folded into `fixed`.
+    always = np.where(~varying, gate[0], 0.0)
+    run_ms = [None] * gate.shape[1]
+    for index, value in zip(np.flatnonzero(varying), coef[1:], strict=True):
+        run_ms[int(index)] = float(value)
+    return {"fixed_ms": float(coef[0]), "run_ms": run_ms, "r2": float(r2),
+            "always_run_blocks": [int(i) for i in np.flatnonzero(always > 0)]}
 
 
 def same_precision_rows(summary):
@@ -212,6 +249,12 @@ def format_table(summary):
             f"{100 * row['flops_fraction']:>7.1f}%{lat['mean']:>9.3f}{lat['p50']:>8.3f}"
             f"{lat['p90']:>8.3f}{row['speedup']:>9.2f}x{row['efficiency']:>7.2f}"
         )
+    for name, row in summary.items():
+        fit = row.get("latency_model")
+        if fit is not None:
+            runs = " ".join("-" if v is None else f"{v:.3f}" for v in fit["run_ms"])
+            lines.append(f"{name} latency ~ {fit['fixed_ms']:.3f} ms fixed + per run block "
+                         f"[{runs}] ms (least squares, R^2 {fit['r2']:.2f})")
     for name, row in same_precision_rows(summary).items():
         static = "static" + name[len("dynamic"):]
         lines.append(f"{name} vs {static}: speed-up {row['speedup']:.2f}x, "

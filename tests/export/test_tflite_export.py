@@ -296,3 +296,17 @@ def test_int8_check_loads_the_model_in_a_child_process(lc_float):
     _check_loads(lc_float)  # Loads: no error.
     with pytest.raises(ExportError, match="cannot load the converted model"):
         _check_loads(lc_float[: len(lc_float) // 3])
+
+
+def test_latency_decomposition_recovers_fixed_and_per_block_costs():
+    from lcnet_tf.export.benchmark import latency_decomposition
+
+    gate = np.random.default_rng(0).integers(0, 2, (200, 4)).astype("float32")
+    gate[:, 2] = 1.0  # Always runs: folded into the fixed cost.
+    latency = 0.05 + gate @ np.array([0.10, 0.08, 0.3, 0.02])
+    fit = latency_decomposition(latency, gate)
+    assert fit["fixed_ms"] == pytest.approx(0.35)
+    assert fit["run_ms"][2] is None and fit["always_run_blocks"] == [2]
+    np.testing.assert_allclose([fit["run_ms"][i] for i in (0, 1, 3)], [0.10, 0.08, 0.02])
+    assert fit["r2"] == pytest.approx(1.0)
+    assert latency_decomposition(latency, np.ones_like(gate)) is None
