@@ -196,14 +196,17 @@ def latency_decomposition(latency_ms, gate):
         gate: (N, blocks) 0/1 decisions.
 
     Returns:
-        `{"fixed_ms", "run_ms" (list over blocks, None for blocks that never
-        change), "r2"}` or None.
+        `{"fixed_ms", "run_ms" (list over blocks, None for blocks whose decision
+        never changes), "r2", "always_run_blocks"}`, or None when no decision
+        varies or the costs cannot be told apart (collinear decisions).
     """
     gate = np.asarray(gate, dtype=np.float64)
     varying = gate.std(axis=0) > 0
     if not varying.any() or len(latency_ms) <= varying.sum() + 1:
         return None
     design = np.concatenate([np.ones((len(gate), 1)), gate[:, varying]], axis=1)
+    if np.linalg.matrix_rank(design) < design.shape[1]:
+        return None
     coef, *_ = np.linalg.lstsq(design, latency_ms, rcond=None)
     fitted = design @ coef
     total = float(np.sum((latency_ms - latency_ms.mean()) ** 2))

@@ -431,14 +431,21 @@ def _check_loads(content):
             "from ai_edge_litert.interpreter import Interpreter\n"
             "Interpreter(model_path=sys.argv[1], num_threads=1).allocate_tensors()\n"
         )
-        result = subprocess.run(
-            [sys.executable, "-c", code, path], capture_output=True, text=True, timeout=300,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-        )
+        try:
+            result = subprocess.run(
+                [sys.executable, "-c", code, path], capture_output=True, text=True,
+                timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+            )
+        except subprocess.TimeoutExpired as error:
+            raise ExportError(
+                "LiteRT did not finish loading the converted model within 300 s."
+            ) from error
     if result.returncode != 0:
         detail = (result.stderr.strip().splitlines() or ["no message"])[-1]
+        hint = (" The runtime was killed by a signal while preparing the ops: a quantized op "
+                "received parameters it cannot use; please report it with the model."
+                if result.returncode < 0 else "")
         raise ExportError(
             f"LiteRT cannot load the converted model (allocate_tensors exited with status "
-            f"{result.returncode}: {detail}). A quantized op received parameters it cannot "
-            "use; please report it with the model."
+            f"{result.returncode}: {detail}).{hint}"
         )

@@ -67,17 +67,20 @@ class ChannelGate(keras.layers.Layer):
     def call(self, pooled, training=None, force_open=None):
         logits = self.saliency_dense(self.hidden(pooled))
         saliency = gate_ops.positive_saliency(logits)
+        return {"saliency": saliency, "group_mask": self._group_mask(logits, force_open)}
+
+    def _group_mask(self, logits, force_open):
         if self.override == "open":
-            group_mask = ops.ones_like(saliency)
+            group_mask = ops.ones_like(logits)
         elif self.override == "closed":
-            group_mask = ops.zeros_like(saliency)
+            group_mask = ops.zeros_like(logits)
         else:
             # Ranked by the logits: the same order as the saliency (a monotone map of them),
             # without ties where the sigmoid saturates; `decide` ranks the same way.
             group_mask = gate_ops.top_k_group_mask(logits, self.keep_groups)
         if force_open is not None:
             group_mask = ops.maximum(group_mask, ops.cast(force_open, group_mask.dtype))
-        return {"saliency": saliency, "group_mask": group_mask}
+        return group_mask
 
     def decide(self, pooled, force_open=None):
         """Inference decisions for a batch of one, in as few ops as possible.
@@ -101,7 +104,7 @@ class ChannelGate(keras.layers.Layer):
         with keras.name_scope(self.name):
             logits = self.saliency_dense(self.hidden(pooled))
             if self.override is not None or self.keep_groups != 1 or self.groups == 1:
-                mask = self.call(pooled, training=False, force_open=force_open)["group_mask"]
+                mask = self._group_mask(logits, force_open)
                 keeps = [mask[0, group] > 0 for group in range(self.groups)]
                 return keeps, logits, ops.sum(mask, axis=-1)
             # tf.argmax, not keras.ops.argmax: the latter adds a BitwiseAnd (a Flex op in TFLite).

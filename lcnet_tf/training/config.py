@@ -39,7 +39,8 @@ class TrainConfig:
             the budget with an execution rate <= `max_block_rate`.
         max_block_rate: see `channel_keep`.
         gate_downsampling: whether the L-Net also gates the blocks that change
-            shape (first block of stages 2+); False (default) keeps them always on.
+            shape (first block of stages 2+, and of stage 1 in bottleneck nets); False
+            (default) keeps them always on.
         calibration_images: un-augmented training images for threshold calibration
             (0 disables calibration).
         calibration_tolerance: bisection stops within this FLOPs ratio of the budget.

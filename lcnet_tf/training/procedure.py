@@ -354,6 +354,10 @@ def check_resumable(workdir, config):
     # A setting added after the run was saved had its default value in that run.
     saved = {**_field_defaults(), **json.loads(config_path.read_text())}
     current = json.loads(config.to_json())
+    if current.get("gating") not in ("layer", "lc"):
+        # Without block gates the setting changes nothing (e.g. a finished static workdir).
+        saved.pop("gate_downsampling", None)
+        current.pop("gate_downsampling", None)
     changed = sorted(
         key for key in set(saved) | set(current)
         if key not in RESUMABLE_FIELDS and saved.get(key) != current.get(key)

@@ -310,3 +310,6 @@ def test_latency_decomposition_recovers_fixed_and_per_block_costs():
     np.testing.assert_allclose([fit["run_ms"][i] for i in (0, 1, 3)], [0.10, 0.08, 0.02])
     assert fit["r2"] == pytest.approx(1.0)
     assert latency_decomposition(latency, np.ones_like(gate)) is None
+    collinear = gate.copy()
+    collinear[:, 3] = 1.0 - collinear[:, 0]  # Block 3 runs exactly when block 0 does not.
+    assert latency_decomposition(latency, collinear) is None

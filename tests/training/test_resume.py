@@ -88,3 +88,13 @@ def test_check_resumable_names_changed_settings_and_accepts_older_configs(tmp_pa
     check_resumable(tmp_path, config.replace(gate_downsampling=True))
     with pytest.raises(ValueError, match="gate_downsampling: True -> False"):
         check_resumable(tmp_path, config)
+
+
+def test_check_resumable_ignores_gate_downsampling_without_block_gates(tmp_path):
+    from lcnet_tf.training.procedure import check_resumable
+
+    config = get_train_config("cpu", gating="none", dataset="somewhere")
+    saved = json.loads(config.to_json())
+    del saved["gate_downsampling"]  # An old static workdir.
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    check_resumable(tmp_path, config)
