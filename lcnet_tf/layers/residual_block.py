@@ -365,9 +365,11 @@ class GatedResidualBlock(keras.layers.Layer):
             # predicate; everything a skipped block does not need (the block's scale, the
             # channel gate) runs inside the branch, and the branches themselves report
             # whether the block ran, so the exported IF really skips the work.
-            keep, raw_scale = None, None
+            keep, raw_scale, keep_prob = None, None, ones
             if self.block_gate_layer is not None:
-                keep, raw_scale = self.block_gate_layer.decide(pooled, force_open=force_open)
+                keep, raw_scale, keep_prob = self.block_gate_layer.decide(
+                    pooled, force_open=force_open
+                )
 
             def run_block():
                 kept_groups = no_groups
@@ -394,12 +396,8 @@ class GatedResidualBlock(keras.layers.Layer):
                 outputs, kept_groups, ran = ops.cond(keep, run_block, skip_block)
             else:
                 outputs, kept_groups, ran = run_block()
-            info = {"gate": ran, "keep_prob": None, "kept_groups": kept_groups,
+            info = {"gate": ran, "keep_prob": keep_prob, "kept_groups": kept_groups,
                     "group_mask": None}
-            if self.block_gate_layer is not None:
-                info["keep_prob"] = self.block_gate_layer(pooled, training=False)["keep_prob"]
-            else:
-                info["keep_prob"] = ones
             return outputs, info
 
         block_out = None

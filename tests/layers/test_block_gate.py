@@ -110,11 +110,12 @@ def test_batch1_decide_matches_call(rng, force):
     force_tensor = None if force is None else tf.constant(force)
     for row in rng.normal(size=(16, 8)).astype("float32"):
         out = gate(row[None], training=False, force_open=force_tensor)
-        keep, raw_scale = gate.decide(row[None], force_open=force_tensor)
+        keep, raw_scale, keep_prob = gate.decide(row[None], force_open=force_tensor)
         assert float(to_np(keep)) == float(to_np(out["gate"])[0])
         np.testing.assert_allclose(
             to_np(1.0 + keras.ops.tanh(raw_scale)), to_np(out["scale"]), rtol=1e-6
         )
+        np.testing.assert_allclose(to_np(keep_prob), to_np(out["keep_prob"]), rtol=1e-5)
 
 
 def test_gradient_reaches_every_gate_weight_in_training(rng):
