@@ -130,7 +130,7 @@ class BlockGate(keras.layers.Layer):
             force_open: optional scalar bool tensor; true forces the gate open.
 
         Returns:
-            `(keep, raw_scale, keep_prob)`: a scalar bool tensor, a (1,) tensor and
+            `(keep, raw_scale, keep_prob)`: a scalar bool tensor, a (1, 1) tensor and
             the (1,) keep probability `sigmoid(keep_logit)` (for the gate info).
         """
         # Under the gate's name, as a call would be: the int8 export keeps these ops float.
@@ -148,7 +148,7 @@ class BlockGate(keras.layers.Layer):
             if force_open is not None:
                 keep = ops.logical_or(keep, ops.cast(force_open, "bool"))
             keep_prob = ops.sigmoid(logits[:, 0] - self.decision_offset)
-            return keep, logits[:, 1], keep_prob
+            return keep, logits[:, 1:2], keep_prob
 
     def compute_output_spec(self, pooled, training=None, force_open=None):
         spec = keras.KerasTensor((pooled.shape[0],), dtype=self.compute_dtype)

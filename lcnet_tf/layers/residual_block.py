@@ -371,8 +371,10 @@ class GatedResidualBlock(keras.layers.Layer):
                     pooled, force_open=force_open
                 )
 
+            # Constants the branches return are made inside them: a constant captured from
+            # outside becomes one more IF input, resized and re-bound on every invoke.
             def run_block():
-                kept_groups = no_groups
+                kept_groups = ops.zeros((1,), dtype=x.dtype)
                 if self.channel_gate_layer is not None:
                     keeps, logits, kept_groups = self.channel_gate_layer.decide(
                         pooled, force_open=force_open
@@ -381,16 +383,19 @@ class GatedResidualBlock(keras.layers.Layer):
                 else:
                     branch = self._dense_branch(x, training=False)
                 if raw_scale is not None:
+                    # raw_scale is (1, 1): no scalar slice, which XNNPACK would leave to a
+                    # reference kernel prepared again on every run of the branch.
                     with keras.name_scope(self.block_gate_layer.name):  # float in int8
-                        scale = gate_ops.block_scale(raw_scale[0])
-                    branch = branch * scale
-                return ops.relu(shortcut + branch), kept_groups, ones
+                        scale = gate_ops.block_scale(raw_scale)
+                    branch = branch * scale  # (1, 1) broadcasts over (1, H, W, C).
+                return ops.relu(shortcut + branch), kept_groups, ops.ones((1,), dtype=x.dtype)
 
             def skip_block():
+                zeros = ops.zeros((1,), dtype=x.dtype)
                 if self.input_nonnegative and self.projection is None:
                     # Subsampling and zero padding keep x >= 0: ReLU is identity.
-                    return shortcut, no_groups, no_groups
-                return ops.relu(shortcut), no_groups, no_groups
+                    return shortcut, zeros, zeros
+                return ops.relu(shortcut), zeros, zeros
 
             if keep is not None:
                 outputs, kept_groups, ran = ops.cond(keep, run_block, skip_block)

@@ -112,8 +112,9 @@ def test_batch1_decide_matches_call(rng, force):
         out = gate(row[None], training=False, force_open=force_tensor)
         keep, raw_scale, keep_prob = gate.decide(row[None], force_open=force_tensor)
         assert float(to_np(keep)) == float(to_np(out["gate"])[0])
+        assert tuple(raw_scale.shape) == (1, 1)  # No scalar slice in the exported branch.
         np.testing.assert_allclose(
-            to_np(1.0 + keras.ops.tanh(raw_scale)), to_np(out["scale"]), rtol=1e-6
+            to_np(1.0 + keras.ops.tanh(raw_scale))[:, 0], to_np(out["scale"]), rtol=1e-6
         )
         np.testing.assert_allclose(to_np(keep_prob), to_np(out["keep_prob"]), rtol=1e-5)
 
