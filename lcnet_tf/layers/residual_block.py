@@ -305,6 +305,10 @@ class GatedResidualBlock(keras.layers.Layer):
         into each group's weight slices (kernel * multiplier, bias), computed
         from the variables *inside* the branch so that the TFLite converter
         folds them into constant convolution weights with a fused bias and ReLU.
+        The groups' conv2 outputs accumulate through the IFs: the first group's
+        branch starts from bn2's shift (its bias), each later group adds to the
+        running sum inside its own branch, and a skipped group passes the sum
+        on, so no zero tensors and no separate ADDs sit between the IFs.
         """
         conv1, conv2 = self.convs[0], self.convs[1]
         bn1, bn2 = self.bns[0], self.bns[1]
@@ -317,24 +321,30 @@ class GatedResidualBlock(keras.layers.Layer):
         for group in range(self.channel_groups):
             lo, hi = group * group_width, (group + 1) * group_width
 
-            def run_group(lo=lo, hi=hi, group=group):
+            def run_group(lo=lo, hi=hi, group=group, total=total):
                 mult1, add1 = _affine_from_bn(bn1)
                 hidden = ops.conv(x, conv1.kernel[..., lo:hi] * mult1[lo:hi],
                                   strides=conv1.strides, padding="same")
                 hidden = ops.relu(hidden + add1[lo:hi])
                 # Under the gate's name: the int8 export keeps gate maths float (a quantized
                 # scalar with a near-constant calibration range made int8 kernels abort).
+                # A (1, 1) slice broadcasts; a scalar one would run on a reference kernel.
                 with keras.name_scope(self.channel_gate_layer.name):
-                    saliency = gate_ops.positive_saliency(saliency_logits[0, group])
+                    saliency = gate_ops.positive_saliency(saliency_logits[:, group:group + 1])
                 hidden = hidden * saliency
-                mult2, _ = _affine_from_bn(bn2)
-                return ops.conv(hidden, conv2.kernel[:, :, lo:hi, :] * mult2,
-                                strides=conv2.strides, padding="same")
+                mult2, add2 = _affine_from_bn(bn2)
+                partial = ops.conv(hidden, conv2.kernel[:, :, lo:hi, :] * mult2,
+                                   strides=conv2.strides, padding="same")
+                return partial + add2 if total is None else total + partial
 
-            partial = ops.cond(keeps[group], run_group, lambda: ops.zeros(out_shape, x.dtype))
-            total = partial if total is None else total + partial
-        # Rest of bn2 (its shift; the scale is in the kernels), then a bottleneck's conv3.
-        hidden = total + _affine_from_bn(bn2)[1]
+            def skip_group(total=total):
+                if total is None:
+                    # zeros + bias folds to a constant (BROADCAST_TO would run per skip).
+                    return ops.zeros(out_shape, x.dtype) + _affine_from_bn(bn2)[1]
+                return total
+
+            total = ops.cond(keeps[group], run_group, skip_group)
+        hidden = total
         if self.block_type == "bottleneck":
             hidden = self.bns[2](self.convs[2](ops.relu(hidden)), training=False)
         return hidden
