@@ -20,6 +20,7 @@ import tensorflow as tf
 from ai_edge_litert import schema_py_generated as tflite_schema
 from tensorflow.lite.python import convert as tflite_convert
 
+from lcnet_tf.export import int8_boundaries
 from lcnet_tf.export.tflite_inspect import TFLiteModelError, summarize_tflite
 from lcnet_tf.gate_control import gate_layers
 
@@ -180,6 +181,11 @@ def _nonnegative_block_inputs(model):
             block.input_nonnegative = value
 
 
+# Calibration inputs (half of them with gates forced open) that also set the int8 ranges of
+# the gates' pooled maps when feature maps cross IF boundaries as int8.
+POOLED_RANGE_IMAGES = 256
+
+
 def _representative_dataset(representative_data, image_size, input_dtype):
     """Yields signature inputs, forcing the gates open on every other image.
 
@@ -253,7 +259,7 @@ def gate_dense_layer_count(model):
 
 
 def to_tflite(model, path=None, *, quantize="none", representative_data=None,
-              input_dtype="float32", check=True):
+              input_dtype="float32", check=True, int8_if_boundaries=True):
     """Converts a GatedResNet to a builtins-only TFLite model that skips gated work.
 
     The graph runs one image (batch 1). Gated blocks and channel groups become
@@ -279,6 +285,10 @@ def to_tflite(model, path=None, *, quantize="none", representative_data=None,
             batches. Use real training images; about 200-500 are enough.
         input_dtype: dtype of the `image` input, "float32" or "uint8".
         check: run the graph checks after conversion.
+        int8_if_boundaries: for "int8": feature maps cross IF boundaries as
+            int8 and the gates pool int8 maps (`lcnet_tf.export.int8_boundaries`);
+            False keeps the converter's float32 boundaries (slower; for
+            comparison).
 
     Returns:
         The TFLite model bytes.
@@ -301,6 +311,11 @@ def to_tflite(model, path=None, *, quantize="none", representative_data=None,
         raise ExportError(
             f"Invalid value for `input_dtype`: expected one of {INPUT_DTYPES}. "
             f"Received: input_dtype={input_dtype!r}"
+        )
+    if not isinstance(int8_if_boundaries, bool):
+        raise ExportError(
+            "Invalid value for `int8_if_boundaries`: expected True or False. "
+            f"Received: int8_if_boundaries={int8_if_boundaries!r}"
         )
     if quantize == "int8" and representative_data is None:
         raise ExportError(
@@ -343,9 +358,18 @@ def to_tflite(model, path=None, *, quantize="none", representative_data=None,
         elif quantize == "int8":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            converter.representative_dataset = _representative_dataset(
+            calibration = _representative_dataset(
                 representative_data, model.image_size, input_dtype
             )
+
+            def recording_calibration():  # Keeps the first inputs to calibrate pooled ranges.
+                for feed in calibration():
+                    if len(recorded) < POOLED_RANGE_IMAGES:
+                        recorded.append(feed)
+                    yield feed
+
+            recorded = []
+            converter.representative_dataset = recording_calibration
             # Calibrate, then quantize with the gate networks denylisted (kept float32).
             converter._experimental_calibrate_only = True
         try:
@@ -354,6 +378,11 @@ def to_tflite(model, path=None, *, quantize="none", representative_data=None,
                 content = tflite_convert.mlir_quantize(
                     content, denylisted_nodes=_float_gate_nodes(content)
                 )
+                if int8_if_boundaries:
+                    ranges = int8_boundaries.calibrate_pooled_ranges(
+                        content, recorded, SIGNATURE_KEY
+                    )
+                    content, _ = int8_boundaries.quantize_if_boundaries(content, ranges)
         except ExportError:
             raise
         except Exception as error:

@@ -6,6 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from ai_edge_litert import schema_py_generated as tflite_schema
+from ai_edge_litert.tools import flatbuffer_utils
 
 import lcnet_tf
 from lcnet_tf.export import (
@@ -21,6 +23,7 @@ from lcnet_tf.export import (
     to_tflite,
 )
 from lcnet_tf.export.benchmark import TFLiteRunner
+from lcnet_tf.export.int8_boundaries import quantize_if_boundaries
 from lcnet_tf.export.gate_patterns import fix_gate_pattern, randomize_gates
 
 # The offline CIFAR-10 copy beside the checkout (../shared), as on our machines and in CI.
@@ -112,6 +115,58 @@ def test_int8_has_no_float_convolution(lc_model, lc_int8):
     assert outputs["logits"].dtype == np.float32 and np.all(np.isfinite(outputs["logits"]))
 
 
+def _int8_boundary_report(content):
+    """Per subgraph: float rank-4 IF operands, rank-4 DEQUANTIZE outputs, float pooled maps."""
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
+    names = {v: k for k, v in vars(tflite_schema.BuiltinOperator).items() if not k.startswith("_")}
+    float_if_maps, map_dequantizes, float_pools = [], [], []
+    for index, sub in enumerate(model.subgraphs):
+        def is_float_map(t, sub=sub):
+            return (sub.tensors[t].type == tflite_schema.TensorType.FLOAT32
+                    and len(sub.tensors[t].shape) == 4)
+        for op in sub.operators:
+            code = model.operatorCodes[op.opcodeIndex]
+            name = names[max(code.builtinCode, code.deprecatedBuiltinCode)]
+            if name == "IF":
+                float_if_maps += [(index, t) for t in [*op.inputs[1:], *op.outputs]
+                                  if is_float_map(t)]
+            elif name == "DEQUANTIZE" and is_float_map(op.outputs[0]):
+                map_dequantizes.append(index)
+            elif name == "MEAN" and is_float_map(op.inputs[0]):
+                float_pools.append(index)
+    return float_if_maps, map_dequantizes, float_pools
+
+
+def test_int8_feature_maps_cross_if_boundaries_as_int8(lc_model, lc_int8):
+    # Block IFs and the nested channel-group IFs alike: no float feature map crosses an IF,
+    # none is dequantized anywhere, and the gates pool int8 maps.
+    assert _int8_boundary_report(lc_int8) == ([], [], [])
+    # The converter's own output has float boundaries: the report sees them.
+    float_boundaries = to_tflite(lc_model, quantize="int8", int8_if_boundaries=False,
+                                 representative_data=_random_images(16, seed=2))
+    float_if_maps, map_dequantizes, float_pools = _int8_boundary_report(float_boundaries)
+    assert float_if_maps and map_dequantizes and float_pools
+    # Rewriting twice changes nothing.
+    assert quantize_if_boundaries(lc_int8) == (lc_int8, 0)
+
+
+def test_int8_boundaries_keep_the_float_boundary_results(lc_model, lc_int8):
+    float_boundaries = to_tflite(lc_model, quantize="int8", int8_if_boundaries=False,
+                                 representative_data=_random_images(16, seed=2))
+    runners = [TFLiteRunner(lc_int8), TFLiteRunner(float_boundaries)]
+    logits, gates = [[], []], [[], []]
+    for image in _random_images(24, seed=9):
+        for index, runner in enumerate(runners):
+            outputs, _ = runner.run(image)
+            logits[index].append(outputs["logits"].reshape(-1))
+            gates[index].append(outputs["gate"].reshape(-1))
+    logits, gates = np.array(logits), np.array(gates)
+    # Same maths up to int8 rounding (requantizing instead of dequantize + quantize, a finer
+    # int8 pooled map): nearly all gate decisions and the logits agree.
+    assert np.mean(gates[0] == gates[1]) >= 0.9
+    assert np.corrcoef(logits[0].reshape(-1), logits[1].reshape(-1))[0, 1] > 0.95
+
+
 def test_int8_decision_outputs_are_exact(lc_model, lc_int8):
     # Quantized, kept_groups left the graph as 1.506 for one kept group (and realized_flops
     # followed it); with the gates and the bookkeeping float they are exact counts.
@@ -169,6 +224,7 @@ def test_check_rejects_flex_ops():
         ({"quantize": "fp16", "representative_data": np.zeros((2, 32, 32, 3))},
          "`representative_data`"),
         ({"input_dtype": "float16"}, "`input_dtype`"),
+        ({"int8_if_boundaries": "yes"}, "`int8_if_boundaries`"),
         ({"path": "/nonexistent_dir/m.tflite"}, "does not exist"),
     ],
 )

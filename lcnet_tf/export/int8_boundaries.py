@@ -1,0 +1,389 @@
+"""int8 feature maps across IF boundaries of a full-integer TFLite graph.
+
+The converter quantizes each subgraph on its own: a feature map leaves the
+main graph as float32 (DEQUANTIZE), enters every IF branch as float32 and is
+quantized again there (QUANTIZE); the branch's result goes back the same
+way. A block that runs pays a float QUANTIZE and DEQUANTIZE of the whole
+feature map and copies 4x the bytes; a skipped block copies float32; every
+gate pools a float32 map.
+
+`quantize_if_boundaries` rewrites the flatbuffer so that rank-4 feature maps
+cross IF boundaries as int8:
+
+- an IF input that the graph holds in int8 (the input of a DEQUANTIZE, or an
+  IF output already rewritten) is passed as int8, with its own parameters;
+- an IF output whose "then" branch dequantizes an int8 result becomes that
+  int8 tensor; the other branch requantizes to the same parameters (the
+  skip branch of a block: one int8 QUANTIZE instead of a float copy);
+- inside a branch, a QUANTIZE of the (now int8) input becomes an int8
+  requantization, or disappears when the parameters already agree;
+- a MEAN of a feature map (a gate's pooling) runs on int8 and only its
+  (1, C) result is dequantized;
+- DEQUANTIZE ops left without consumers are removed.
+
+The gate networks, their scalars and the IF predicates stay float32. The
+pass recurses into nested IFs (channel groups inside a gated block).
+"""
+
+import copy
+
+import numpy as np
+from ai_edge_litert import schema_py_generated as schema
+from ai_edge_litert.tools import flatbuffer_utils
+
+_F32 = schema.TensorType.FLOAT32
+_I8 = schema.TensorType.INT8
+
+
+class _Graph:
+    """A subgraph with producer/consumer lookups kept in sync with its edits."""
+
+    def __init__(self, rewriter, index):
+        self.rewriter = rewriter
+        self.index = index
+        self.sub = rewriter.model.subgraphs[index]
+
+    # Lookups -----------------------------------------------------------------------------
+    def tensor(self, t):
+        return self.sub.tensors[t]
+
+    def name_of(self, op):
+        return self.rewriter.op_name(op)
+
+    def producer(self, t):
+        for op in self.sub.operators:
+            if t in list(op.outputs):
+                return op
+        return None
+
+    def consumers(self, t):
+        return [op for op in self.sub.operators if t in list(op.inputs)]
+
+    def is_output(self, t):
+        return t in list(self.sub.outputs)
+
+    def is_feature_map(self, t):
+        tensor = self.tensor(t)
+        return tensor.type == _F32 and tensor.shape is not None and len(tensor.shape) == 4
+
+    # Edits -------------------------------------------------------------------------------
+    def new_int8_like(self, t, quantization, suffix):
+        src = self.tensor(t)
+        tensor = schema.TensorT()
+        tensor.shape = np.array(src.shape, dtype=np.int32)
+        if src.shapeSignature is not None:
+            tensor.shapeSignature = np.array(src.shapeSignature, dtype=np.int32)
+        tensor.type = _I8
+        tensor.buffer = 0  # Buffer 0 is the empty sentinel: an activation.
+        tensor.name = ((src.name or b"") + b"/" + suffix.encode()) if isinstance(
+            src.name, bytes) else f"{src.name}/{suffix}"
+        tensor.quantization = copy.deepcopy(quantization)
+        tensor.hasRank = True
+        self.sub.tensors.append(tensor)
+        return len(self.sub.tensors) - 1
+
+    def make_op(self, name, inputs, outputs, like=None):
+        op = schema.OperatorT()
+        op.opcodeIndex = self.rewriter.opcode(name)
+        op.inputs = np.array(inputs, dtype=np.int32)
+        op.outputs = np.array(outputs, dtype=np.int32)
+        if like is not None:
+            op.builtinOptionsType = like.builtinOptionsType
+            op.builtinOptions = copy.deepcopy(like.builtinOptions)
+        elif name == "QUANTIZE":
+            op.builtinOptionsType = schema.BuiltinOptions.QuantizeOptions
+            op.builtinOptions = schema.QuantizeOptionsT()
+        elif name == "DEQUANTIZE":
+            op.builtinOptionsType = schema.BuiltinOptions.DequantizeOptions
+            op.builtinOptions = schema.DequantizeOptionsT()
+        return op
+
+    def insert_after(self, anchor, op):
+        ops = self.sub.operators
+        ops.insert(ops.index(anchor) + 1 if anchor is not None else 0, op)
+
+    def replace_input(self, op, old, new):
+        op.inputs = np.array([new if t == old else t for t in op.inputs], dtype=np.int32)
+
+
+def _same_params(a, b):
+    if a is None or b is None or a.scale is None or b.scale is None:
+        return False
+    return (np.array_equal(np.asarray(a.scale), np.asarray(b.scale))
+            and np.array_equal(np.asarray(a.zeroPoint), np.asarray(b.zeroPoint)))
+
+
+def _pooled_params(quantization, value_range):
+    """int8 parameters of a pooled (1, C) map: its calibrated range, else the map's own.
+
+    With the map's parameters a pooled value keeps the map's step, coarse for a
+    mean (gate decisions then agreed with float on 95.7% of decisions instead
+    of 98.0% with float pooling, ResNet-20 L-Net, 1000 test images); a
+    calibrated range makes the step up to ~10x finer.
+    """
+    params = copy.deepcopy(quantization)
+    if value_range is None:
+        return params
+    low, high = min(0.0, float(value_range[0])), max(0.0, float(value_range[1]))
+    scale = max((high - low) * POOLED_RANGE_MARGIN / 255.0, 1e-8)
+    params.scale = np.array([scale], np.float32)
+    params.zeroPoint = np.array([int(np.clip(round(-128 - low * POOLED_RANGE_MARGIN / scale),
+                                             -128, 127))], np.int64)
+    params.min, params.max = None, None
+    return params
+
+
+# Calibrated pooled ranges are widened by this factor (images outside calibration).
+POOLED_RANGE_MARGIN = 1.25
+
+
+def _per_tensor(quantization):
+    return (quantization is not None and quantization.scale is not None
+            and len(quantization.scale) == 1)
+
+
+class _Rewriter:
+    def __init__(self, model, pooled_ranges):
+        self.model = model
+        self.pooled_ranges = pooled_ranges or {}
+        self._names = {v: k for k, v in vars(schema.BuiltinOperator).items()
+                       if not k.startswith("_")}
+        self.rewritten_ifs = 0
+        self._visited_branches = set()
+
+    def op_name(self, op):
+        code = self.model.operatorCodes[op.opcodeIndex]
+        return self._names.get(max(code.builtinCode, code.deprecatedBuiltinCode))
+
+    def opcode(self, name):
+        builtin = getattr(schema.BuiltinOperator, name)
+        for index, code in enumerate(self.model.operatorCodes):
+            if max(code.builtinCode, code.deprecatedBuiltinCode) == builtin:
+                return index
+        code = schema.OperatorCodeT()
+        code.builtinCode = builtin
+        code.deprecatedBuiltinCode = min(builtin, 127)
+        code.version = 1
+        self.model.operatorCodes.append(code)
+        return len(self.model.operatorCodes) - 1
+
+    def _branch_users(self):
+        users = {}
+        for sub_index, sub in enumerate(self.model.subgraphs):
+            for op in sub.operators:
+                if self.op_name(op) == "IF":
+                    options = op.builtinOptions
+                    for branch in (options.thenSubgraphIndex, options.elseSubgraphIndex):
+                        users.setdefault(branch, []).append((sub_index, op))
+        return users
+
+    def _own_branch(self, options, attribute):
+        """A branch subgraph used by this IF alone (shared ones are cloned first)."""
+        index = getattr(options, attribute)
+        if self._branch_users().get(index, []).__len__() > 1 or index in self._visited_branches:
+            self.model.subgraphs.append(copy.deepcopy(self.model.subgraphs[index]))
+            index = len(self.model.subgraphs) - 1
+            setattr(options, attribute, index)
+        self._visited_branches.add(index)
+        return index
+
+    # The pass ----------------------------------------------------------------------------
+    def run_subgraph(self, index, twins):
+        """Rewrites the IFs of subgraph `index`; `twins` maps float tensor -> int8 tensor."""
+        graph = _Graph(self, index)
+        for op in list(graph.sub.operators):
+            name = graph.name_of(op)
+            if name == "DEQUANTIZE" and _per_tensor(graph.tensor(op.inputs[0]).quantization):
+                twins.setdefault(int(op.outputs[0]), int(op.inputs[0]))
+            elif name == "IF":
+                self._rewrite_if(graph, op, twins)
+        self._peephole(graph, twins)
+
+    def _rewrite_if(self, graph, op, twins):
+        options = op.builtinOptions
+        then_index = self._own_branch(options, "thenSubgraphIndex")
+        else_index = self._own_branch(options, "elseSubgraphIndex")
+        branches = [_Graph(self, then_index), _Graph(self, else_index)]
+
+        # Inputs: pass int8 where the graph already holds the map in int8.
+        int8_inputs = {}  # branch input position -> int8 parameters
+        inputs = list(op.inputs)
+        for position in range(1, len(inputs)):
+            t = int(inputs[position])
+            if t >= 0 and graph.is_feature_map(t) and t in twins:
+                inputs[position] = twins[t]
+                int8_inputs[position - 1] = graph.tensor(twins[t]).quantization
+        op.inputs = np.array(inputs, dtype=np.int32)
+
+        # Outputs: int8 where the "then" branch dequantizes an int8 result.
+        int8_outputs = {}  # output position -> int8 parameters
+        for position, t in enumerate(op.outputs):
+            if not graph.is_feature_map(int(t)):
+                continue
+            then_out = int(branches[0].sub.outputs[position])
+            producer = branches[0].producer(then_out)
+            if producer is not None and branches[0].name_of(producer) == "DEQUANTIZE":
+                quantization = branches[0].tensor(producer.inputs[0]).quantization
+                if _per_tensor(quantization):
+                    int8_outputs[position] = quantization
+        if not int8_inputs and not int8_outputs:
+            return
+
+        for branch in branches:
+            branch_twins = {}
+            for position, quantization in int8_inputs.items():
+                b_in = int(branch.sub.inputs[position])
+                b_in_q = branch.new_int8_like(b_in, quantization, "int8_in")
+                branch.sub.inputs[position] = b_in_q
+                # Float consumers (gate maths, nested IFs before their rewrite) read a
+                # DEQUANTIZE; the peephole below removes it when nothing float is left.
+                branch.insert_after(None, branch.make_op("DEQUANTIZE", [b_in_q], [b_in]))
+                branch_twins[b_in] = b_in_q
+                if branch.is_output(b_in):  # Identity (skip branch): output the input.
+                    pass
+            # Nested IFs first, so that the outputs below see their int8 results.
+            self.run_subgraph(branch.index, branch_twins)
+            for position, quantization in int8_outputs.items():
+                b_out = int(branch.sub.outputs[position])
+                branch.sub.outputs[position] = self._int8_output(
+                    branch, b_out, quantization, branch_twins
+                )
+            self._peephole(branch, branch_twins)
+
+        for position, quantization in int8_outputs.items():
+            y = int(op.outputs[position])
+            y_q = graph.new_int8_like(y, quantization, "int8_out")
+            outputs = list(op.outputs)
+            outputs[position] = y_q
+            op.outputs = np.array(outputs, dtype=np.int32)
+            graph.insert_after(op, graph.make_op("DEQUANTIZE", [y_q], [y]))
+            twins[y] = y_q
+        self.rewritten_ifs += 1
+
+    def _int8_output(self, branch, b_out, quantization, twins):
+        """The int8 tensor (with `quantization`) that a branch returns instead of `b_out`."""
+        source = twins.get(b_out)
+        if source is None:
+            producer = branch.producer(b_out)
+            if producer is not None and branch.name_of(producer) == "DEQUANTIZE":
+                source = int(producer.inputs[0])
+        if source is not None and _same_params(branch.tensor(source).quantization,
+                                               quantization):
+            return source
+        # Requantize an int8 source, or quantize a float result (e.g. a constant).
+        out = branch.new_int8_like(b_out, quantization, "int8_out")
+        branch.sub.operators.append(
+            branch.make_op("QUANTIZE", [source if source is not None else b_out], [out])
+        )
+        return out
+
+    def _peephole(self, graph, twins):
+        changed = True
+        while changed:
+            changed = False
+            for op in list(graph.sub.operators):
+                name = graph.name_of(op)
+                if not len(op.inputs):
+                    continue
+                src = int(op.inputs[0])
+                if src not in twins:
+                    continue
+                src_q = twins[src]
+                if name == "QUANTIZE" and graph.tensor(op.outputs[0]).type == _I8:
+                    out = int(op.outputs[0])
+                    if (_same_params(graph.tensor(out).quantization,
+                                     graph.tensor(src_q).quantization)
+                            and not graph.is_output(out)):
+                        for user in graph.consumers(out):
+                            graph.replace_input(user, out, src_q)
+                        for t, q in list(twins.items()):
+                            if q == out:
+                                twins[t] = src_q
+                        graph.sub.operators.remove(op)
+                    else:
+                        graph.replace_input(op, src, src_q)  # int8 -> int8 requantize.
+                    changed = True
+                elif name == "MEAN":
+                    # Pool int8 and dequantize (1, C): the same parameters keep it exact
+                    # to int8 rounding.
+                    pooled = int(op.outputs[0])
+                    value_range = self.pooled_ranges.get(pooled) if graph.index == 0 else None
+                    pooled_q = graph.new_int8_like(
+                        pooled, _pooled_params(graph.tensor(src_q).quantization, value_range),
+                        "int8_mean",
+                    )
+                    graph.replace_input(op, src, src_q)
+                    op.outputs = np.array([pooled_q], dtype=np.int32)
+                    graph.insert_after(op, graph.make_op("DEQUANTIZE", [pooled_q], [pooled]))
+                    changed = True
+            for op in list(graph.sub.operators):
+                if graph.name_of(op) != "DEQUANTIZE":
+                    continue
+                out = int(op.outputs[0])
+                if not graph.consumers(out) and not graph.is_output(out):
+                    graph.sub.operators.remove(op)
+                    changed = True
+
+
+def float_pooled_tensors(content):
+    """Indices (main graph) of the float MEAN outputs that the pass turns into int8 pools."""
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
+    rewriter = _Rewriter(model, None)
+    graph = _Graph(rewriter, 0)
+    return [int(op.outputs[0]) for op in graph.sub.operators
+            if graph.name_of(op) == "MEAN" and graph.is_feature_map(int(op.inputs[0]))]
+
+
+def calibrate_pooled_ranges(content, inputs, signature_key):
+    """(min, max) of every float pooled map of the main graph over calibration inputs.
+
+    Runs the float-boundary model with reference kernels and every tensor kept
+    (a delegate would not write intermediate tensors).
+
+    Args:
+        content: the int8 model before `quantize_if_boundaries`.
+        inputs: dicts signature input name -> array, as fed to the converter.
+        signature_key: the signature to run.
+
+    Returns:
+        dict main-graph tensor index -> (min, max).
+    """
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    tensors = float_pooled_tensors(content)
+    if not tensors or not inputs:
+        return {}
+    interpreter = Interpreter(
+        model_content=bytes(content), num_threads=1,
+        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        experimental_preserve_all_tensors=True,
+    )
+    interpreter.allocate_tensors()
+    details = interpreter.get_signature_runner(signature_key).get_input_details()
+    low = {t: np.inf for t in tensors}
+    high = {t: -np.inf for t in tensors}
+    for feed in inputs:
+        for name, value in feed.items():
+            interpreter.set_tensor(details[name]["index"], np.asarray(value))
+        interpreter.invoke()
+        for t in tensors:
+            value = interpreter.get_tensor(t)
+            low[t], high[t] = min(low[t], float(value.min())), max(high[t], float(value.max()))
+    return {t: (low[t], high[t]) for t in tensors if np.isfinite(low[t])}
+
+
+def quantize_if_boundaries(content, pooled_ranges=None):
+    """Returns `(new model bytes, number of IF ops rewritten)`; see the module docstring.
+
+    Args:
+        content: a full-integer model whose IF boundaries are float32.
+        pooled_ranges: optional `calibrate_pooled_ranges` result: the int8
+            pooled maps of the gates get these ranges instead of the step of
+            the map they pool.
+    """
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
+    rewriter = _Rewriter(model, pooled_ranges)
+    rewriter.run_subgraph(0, {})
+    if not rewriter.rewritten_ifs:
+        return bytes(content), 0
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model)), rewriter.rewritten_ifs
