@@ -84,7 +84,7 @@ class _Graph:
 
     def make_op(self, name, inputs, outputs, like=None):
         op = schema.OperatorT()
-        op.opcodeIndex = self.rewriter.opcode(name)
+        op.opcodeIndex = self.rewriter.opcode(name, min_version=2)  # int8 variants.
         op.inputs = np.array(inputs, dtype=np.int32)
         op.outputs = np.array(outputs, dtype=np.int32)
         if like is not None:
@@ -125,7 +125,11 @@ def _pooled_params(quantization, value_range):
     if value_range is None:
         return params
     low, high = min(0.0, float(value_range[0])), max(0.0, float(value_range[1]))
-    scale = max((high - low) * POOLED_RANGE_MARGIN / 255.0, 1e-8)
+    scale = (high - low) * POOLED_RANGE_MARGIN / 255.0
+    if not scale >= float(quantization.scale[0]) / 64:
+        # A (nearly) constant pool in calibration: keep the map's step rather than a range
+        # that would clip every other value.
+        return params
     params.scale = np.array([scale], np.float32)
     params.zeroPoint = np.array([int(np.clip(round(-128 - low * POOLED_RANGE_MARGIN / scale),
                                              -128, 127))], np.int64)
@@ -142,10 +146,36 @@ def _per_tensor(quantization):
             and len(quantization.scale) == 1)
 
 
+def _int8_per_tensor(tensor):
+    return tensor.type == _I8 and _per_tensor(tensor.quantization)
+
+
+def _real_range(quantization):
+    scale, zero = float(quantization.scale[0]), int(quantization.zeroPoint[0])
+    return scale * (-128 - zero), scale * (127 - zero)
+
+
+def _params_covering(ranges, like):
+    """int8 parameters whose range covers every (low, high) in `ranges` (and 0)."""
+    low = min(0.0, *(r[0] for r in ranges))
+    high = max(0.0, *(r[1] for r in ranges))
+    params = copy.deepcopy(like)
+    scale = (high - low) / 255.0
+    params.scale = np.array([scale], np.float32)
+    params.zeroPoint = np.array([int(np.clip(round(-128 - low / scale), -128, 127))], np.int64)
+    params.min, params.max = None, None
+    return params
+
+
+# Ops whose int8 output parameters are free (the kernel rescales to whatever the tensor says).
+_FREE_OUTPUT_OPS = {"ADD", "SUB", "MUL", "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"}
+
+
 class _Rewriter:
-    def __init__(self, model, pooled_ranges):
+    def __init__(self, model, pooled_ranges, int8_pooling=True):
         self.model = model
         self.pooled_ranges = pooled_ranges or {}
+        self.int8_pooling = int8_pooling
         self._names = {v: k for k, v in vars(schema.BuiltinOperator).items()
                        if not k.startswith("_")}
         self.rewritten_ifs = 0
@@ -155,15 +185,17 @@ class _Rewriter:
         code = self.model.operatorCodes[op.opcodeIndex]
         return self._names.get(max(code.builtinCode, code.deprecatedBuiltinCode))
 
-    def opcode(self, name):
+    def opcode(self, name, min_version=1):
+        """Index of an operator code for `name` with version >= `min_version` (added if none)."""
         builtin = getattr(schema.BuiltinOperator, name)
         for index, code in enumerate(self.model.operatorCodes):
-            if max(code.builtinCode, code.deprecatedBuiltinCode) == builtin:
+            if (max(code.builtinCode, code.deprecatedBuiltinCode) == builtin
+                    and code.version >= min_version):
                 return index
         code = schema.OperatorCodeT()
         code.builtinCode = builtin
         code.deprecatedBuiltinCode = min(builtin, 127)
-        code.version = 1
+        code.version = min_version
         self.model.operatorCodes.append(code)
         return len(self.model.operatorCodes) - 1
 
@@ -180,7 +212,7 @@ class _Rewriter:
     def _own_branch(self, options, attribute):
         """A branch subgraph used by this IF alone (shared ones are cloned first)."""
         index = getattr(options, attribute)
-        if self._branch_users().get(index, []).__len__() > 1 or index in self._visited_branches:
+        if len(self._branch_users().get(index, [])) > 1 or index in self._visited_branches:
             self.model.subgraphs.append(copy.deepcopy(self.model.subgraphs[index]))
             index = len(self.model.subgraphs) - 1
             setattr(options, attribute, index)
@@ -193,7 +225,7 @@ class _Rewriter:
         graph = _Graph(self, index)
         for op in list(graph.sub.operators):
             name = graph.name_of(op)
-            if name == "DEQUANTIZE" and _per_tensor(graph.tensor(op.inputs[0]).quantization):
+            if name == "DEQUANTIZE" and _int8_per_tensor(graph.tensor(op.inputs[0])):
                 twins.setdefault(int(op.outputs[0]), int(op.inputs[0]))
             elif name == "IF":
                 self._rewrite_if(graph, op, twins)
@@ -201,77 +233,122 @@ class _Rewriter:
 
     def _rewrite_if(self, graph, op, twins):
         options = op.builtinOptions
-        then_index = self._own_branch(options, "thenSubgraphIndex")
-        else_index = self._own_branch(options, "elseSubgraphIndex")
-        branches = [_Graph(self, then_index), _Graph(self, else_index)]
+        then_graph = _Graph(self, options.thenSubgraphIndex)
 
         # Inputs: pass int8 where the graph already holds the map in int8.
-        int8_inputs = {}  # branch input position -> int8 parameters
-        inputs = list(op.inputs)
-        for position in range(1, len(inputs)):
-            t = int(inputs[position])
+        int8_inputs = {}  # branch input position -> int8 tensor of this graph
+        for position in range(1, len(op.inputs)):
+            t = int(op.inputs[position])
             if t >= 0 and graph.is_feature_map(t) and t in twins:
-                inputs[position] = twins[t]
-                int8_inputs[position - 1] = graph.tensor(twins[t]).quantization
-        op.inputs = np.array(inputs, dtype=np.int32)
-
+                int8_inputs[position - 1] = twins[t]
         # Outputs: int8 where the "then" branch dequantizes an int8 result.
-        int8_outputs = {}  # output position -> int8 parameters
+        int8_outputs = []
         for position, t in enumerate(op.outputs):
             if not graph.is_feature_map(int(t)):
                 continue
-            then_out = int(branches[0].sub.outputs[position])
-            producer = branches[0].producer(then_out)
-            if producer is not None and branches[0].name_of(producer) == "DEQUANTIZE":
-                quantization = branches[0].tensor(producer.inputs[0]).quantization
-                if _per_tensor(quantization):
-                    int8_outputs[position] = quantization
+            producer = then_graph.producer(int(then_graph.sub.outputs[position]))
+            if (producer is not None and then_graph.name_of(producer) == "DEQUANTIZE"
+                    and _int8_per_tensor(then_graph.tensor(producer.inputs[0]))):
+                int8_outputs.append(position)
         if not int8_inputs and not int8_outputs:
             return
 
+        branches = [_Graph(self, self._own_branch(options, "thenSubgraphIndex")),
+                    _Graph(self, self._own_branch(options, "elseSubgraphIndex"))]
+        inputs = list(op.inputs)
+        for position, t_q in int8_inputs.items():
+            inputs[position + 1] = t_q
+        op.inputs = np.array(inputs, dtype=np.int32)
+
+        sources = []  # per branch: output position -> (int8 source or None, float tensor)
         for branch in branches:
             branch_twins = {}
-            for position, quantization in int8_inputs.items():
+            for position, t_q in int8_inputs.items():
                 b_in = int(branch.sub.inputs[position])
-                b_in_q = branch.new_int8_like(b_in, quantization, "int8_in")
+                b_in_q = branch.new_int8_like(b_in, graph.tensor(t_q).quantization, "int8_in")
                 branch.sub.inputs[position] = b_in_q
                 # Float consumers (gate maths, nested IFs before their rewrite) read a
-                # DEQUANTIZE; the peephole below removes it when nothing float is left.
+                # DEQUANTIZE; the peephole removes it when nothing float is left.
                 branch.insert_after(None, branch.make_op("DEQUANTIZE", [b_in_q], [b_in]))
                 branch_twins[b_in] = b_in_q
-                if branch.is_output(b_in):  # Identity (skip branch): output the input.
-                    pass
             # Nested IFs first, so that the outputs below see their int8 results.
             self.run_subgraph(branch.index, branch_twins)
-            for position, quantization in int8_outputs.items():
-                b_out = int(branch.sub.outputs[position])
-                branch.sub.outputs[position] = self._int8_output(
-                    branch, b_out, quantization, branch_twins
-                )
-            self._peephole(branch, branch_twins)
+            sources.append({position: (self._int8_source(branch, int(branch.sub.outputs[position]),
+                                                         branch_twins),
+                                       int(branch.sub.outputs[position]))
+                            for position in int8_outputs})
 
-        for position, quantization in int8_outputs.items():
+        for position in int8_outputs:
+            # One set of parameters for the IF output, covering what either branch returns
+            # (a skipped block passes its input on, whose range can exceed the run branch's).
+            ranges, like = [], None
+            for branch, branch_sources in zip(branches, sources, strict=True):
+                source, b_out = branch_sources[position]
+                if source is not None:
+                    quantization = branch.tensor(source).quantization
+                    ranges.append(_real_range(quantization))
+                    like = like or quantization
+                else:
+                    constant = self._constant_values(branch, b_out)
+                    if constant is not None:
+                        ranges.append((float(constant.min()), float(constant.max())))
+            low, high = min(r[0] for r in ranges), max(r[1] for r in ranges)
+            # Prefer the parameters of a branch input passed through (a skipped block's): the
+            # skip branch then returns its input untouched, with no requantization rounding.
+            covering = sorted(
+                ((source not in list(branch.sub.inputs), branch.tensor(source).quantization)
+                 for branch, (source, _) in ((b, src[position])
+                                             for b, src in zip(branches, sources, strict=True))
+                 if source is not None
+                 and _real_range(branch.tensor(source).quantization)[0] <= low
+                 and _real_range(branch.tensor(source).quantization)[1] >= high),
+                key=lambda item: item[0],
+            )
+            params = covering[0][1] if covering else _params_covering(ranges, like)
+            for branch, branch_sources in zip(branches, sources, strict=True):
+                source, b_out = branch_sources[position]
+                branch.sub.outputs[position] = self._int8_output(branch, source, b_out, params)
             y = int(op.outputs[position])
-            y_q = graph.new_int8_like(y, quantization, "int8_out")
+            y_q = graph.new_int8_like(y, params, "int8_out")
             outputs = list(op.outputs)
             outputs[position] = y_q
             op.outputs = np.array(outputs, dtype=np.int32)
             graph.insert_after(op, graph.make_op("DEQUANTIZE", [y_q], [y]))
             twins[y] = y_q
+        for branch in branches:
+            self._peephole(branch, {})
         self.rewritten_ifs += 1
 
-    def _int8_output(self, branch, b_out, quantization, twins):
-        """The int8 tensor (with `quantization`) that a branch returns instead of `b_out`."""
-        source = twins.get(b_out)
-        if source is None:
-            producer = branch.producer(b_out)
-            if producer is not None and branch.name_of(producer) == "DEQUANTIZE":
-                source = int(producer.inputs[0])
-        if source is not None and _same_params(branch.tensor(source).quantization,
-                                               quantization):
+    def _int8_source(self, branch, b_out, twins):
+        """The int8 tensor a branch output is dequantized from (or twin of), else None."""
+        if b_out in twins:
+            return twins[b_out]
+        producer = branch.producer(b_out)
+        if (producer is not None and branch.name_of(producer) == "DEQUANTIZE"
+                and _int8_per_tensor(branch.tensor(producer.inputs[0]))):
+            return int(producer.inputs[0])
+        return None
+
+    def _constant_values(self, branch, t):
+        tensor = branch.tensor(t)
+        data = self.model.buffers[tensor.buffer].data if tensor.buffer else None
+        if tensor.type != _F32 or data is None or not len(data):
+            return None
+        return np.frombuffer(np.asarray(data, np.uint8).tobytes(), np.float32)
+
+    def _int8_output(self, branch, source, b_out, params):
+        """The int8 tensor with `params` that a branch returns instead of float `b_out`."""
+        if source is not None and _same_params(branch.tensor(source).quantization, params):
             return source
+        if source is not None and not branch.is_output(source) and source not in list(
+                branch.sub.inputs):
+            producer = branch.producer(source)
+            if producer is not None and branch.name_of(producer) in _FREE_OUTPUT_OPS:
+                # Widen the producer's output range in place: no extra op.
+                branch.tensor(source).quantization = copy.deepcopy(params)
+                return source
         # Requantize an int8 source, or quantize a float result (e.g. a constant).
-        out = branch.new_int8_like(b_out, quantization, "int8_out")
+        out = branch.new_int8_like(b_out, params, "int8_out")
         branch.sub.operators.append(
             branch.make_op("QUANTIZE", [source if source is not None else b_out], [out])
         )
@@ -302,10 +379,10 @@ class _Rewriter:
                         graph.sub.operators.remove(op)
                     else:
                         graph.replace_input(op, src, src_q)  # int8 -> int8 requantize.
+                        op.opcodeIndex = self.opcode("QUANTIZE", min_version=2)
                     changed = True
-                elif name == "MEAN":
-                    # Pool int8 and dequantize (1, C): the same parameters keep it exact
-                    # to int8 rounding.
+                elif name == "MEAN" and self.int8_pooling:
+                    # Pool int8 and dequantize (1, C), with the calibrated range of the pool.
                     pooled = int(op.outputs[0])
                     value_range = self.pooled_ranges.get(pooled) if graph.index == 0 else None
                     pooled_q = graph.new_int8_like(
@@ -313,6 +390,7 @@ class _Rewriter:
                         "int8_mean",
                     )
                     graph.replace_input(op, src, src_q)
+                    op.opcodeIndex = self.opcode("MEAN", min_version=2)  # int8 MEAN.
                     op.outputs = np.array([pooled_q], dtype=np.int32)
                     graph.insert_after(op, graph.make_op("DEQUANTIZE", [pooled_q], [pooled]))
                     changed = True
@@ -337,8 +415,8 @@ def float_pooled_tensors(content):
 def calibrate_pooled_ranges(content, inputs, signature_key):
     """(min, max) of every float pooled map of the main graph over calibration inputs.
 
-    Runs the float-boundary model with reference kernels and every tensor kept
-    (a delegate would not write intermediate tensors).
+    Runs the float-boundary model on the builtin kernels (no delegate: a delegate
+    would not write intermediate tensors) with every tensor kept.
 
     Args:
         content: the int8 model before `quantize_if_boundaries`.
@@ -372,7 +450,7 @@ def calibrate_pooled_ranges(content, inputs, signature_key):
     return {t: (low[t], high[t]) for t in tensors if np.isfinite(low[t])}
 
 
-def quantize_if_boundaries(content, pooled_ranges=None):
+def quantize_if_boundaries(content, pooled_ranges=None, int8_pooling=True):
     """Returns `(new model bytes, number of IF ops rewritten)`; see the module docstring.
 
     Args:
@@ -380,10 +458,26 @@ def quantize_if_boundaries(content, pooled_ranges=None):
         pooled_ranges: optional `calibrate_pooled_ranges` result: the int8
             pooled maps of the gates get these ranges instead of the step of
             the map they pool.
+        int8_pooling: False dequantizes the maps the gates pool and pools float32
+            (exact pooled values, one float map per gate).
     """
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
-    rewriter = _Rewriter(model, pooled_ranges)
+    rewriter = _Rewriter(model, pooled_ranges, int8_pooling)
     rewriter.run_subgraph(0, {})
     if not rewriter.rewritten_ifs:
         return bytes(content), 0
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model)), rewriter.rewritten_ifs
+
+
+def float_if_operands(content):
+    """`(subgraph, tensor)` of every float32 rank-4 tensor that is an IF input or output."""
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
+    rewriter = _Rewriter(model, None)
+    found = []
+    for index in range(len(model.subgraphs)):
+        graph = _Graph(rewriter, index)
+        for op in graph.sub.operators:
+            if graph.name_of(op) == "IF":
+                found += [(index, int(t)) for t in [*op.inputs[1:], *op.outputs]
+                          if t >= 0 and graph.is_feature_map(int(t))]
+    return found

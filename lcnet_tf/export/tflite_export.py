@@ -383,6 +383,13 @@ def to_tflite(model, path=None, *, quantize="none", representative_data=None,
                         content, recorded, SIGNATURE_KEY
                     )
                     content, _ = int8_boundaries.quantize_if_boundaries(content, ranges)
+                    left = int8_boundaries.float_if_operands(content)
+                    if left:
+                        raise ExportError(
+                            f"int8 IF boundaries: {len(left)} float32 feature maps still cross "
+                            f"IF ops after the rewrite (subgraph, tensor): {left[:8]}. Pass "
+                            "int8_if_boundaries=False to keep the converter's float boundaries."
+                        )
         except ExportError:
             raise
         except Exception as error:

@@ -23,7 +23,7 @@ from lcnet_tf.export import (
     to_tflite,
 )
 from lcnet_tf.export.benchmark import TFLiteRunner
-from lcnet_tf.export.int8_boundaries import quantize_if_boundaries
+from lcnet_tf.export.int8_boundaries import float_if_operands, quantize_if_boundaries
 from lcnet_tf.export.gate_patterns import fix_gate_pattern, randomize_gates
 
 # The offline CIFAR-10 copy beside the checkout (../shared), as on our machines and in CI.
@@ -115,32 +115,69 @@ def test_int8_has_no_float_convolution(lc_model, lc_int8):
     assert outputs["logits"].dtype == np.float32 and np.all(np.isfinite(outputs["logits"]))
 
 
-def _int8_boundary_report(content):
-    """Per subgraph: float rank-4 IF operands, rank-4 DEQUANTIZE outputs, float pooled maps."""
-    model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
+def _op_names(model):
     names = {v: k for k, v in vars(tflite_schema.BuiltinOperator).items() if not k.startswith("_")}
-    float_if_maps, map_dequantizes, float_pools = [], [], []
+    return lambda op: names[max(model.operatorCodes[op.opcodeIndex].builtinCode,
+                                model.operatorCodes[op.opcodeIndex].deprecatedBuiltinCode)]
+
+
+def _int8_boundary_report(content):
+    """Float rank-4 IF operands, rank-4 DEQUANTIZE outputs and float pooled maps (subgraphs)."""
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
+    op_name = _op_names(model)
+    map_dequantizes, float_pools = [], []
     for index, sub in enumerate(model.subgraphs):
         def is_float_map(t, sub=sub):
             return (sub.tensors[t].type == tflite_schema.TensorType.FLOAT32
                     and len(sub.tensors[t].shape) == 4)
         for op in sub.operators:
-            code = model.operatorCodes[op.opcodeIndex]
-            name = names[max(code.builtinCode, code.deprecatedBuiltinCode)]
-            if name == "IF":
-                float_if_maps += [(index, t) for t in [*op.inputs[1:], *op.outputs]
-                                  if is_float_map(t)]
-            elif name == "DEQUANTIZE" and is_float_map(op.outputs[0]):
+            if op_name(op) == "DEQUANTIZE" and is_float_map(op.outputs[0]):
                 map_dequantizes.append(index)
-            elif name == "MEAN" and is_float_map(op.inputs[0]):
+            elif op_name(op) == "MEAN" and is_float_map(op.inputs[0]):
                 float_pools.append(index)
-    return float_if_maps, map_dequantizes, float_pools
+    return float_if_operands(content), map_dequantizes, float_pools
+
+
+def _check_graph_consistency(content):
+    """Every op reads tensors already computed; IF operands and branch tensors agree in dtype
+    and int8 parameters (a mismatch loads fine and computes garbage)."""
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
+    op_name = _op_names(model)
+
+    def params(tensor):
+        q = tensor.quantization
+        if q is None or q.scale is None or not len(q.scale):
+            return (tensor.type, None)
+        return (tensor.type, tuple(np.asarray(q.scale).tolist()),
+                tuple(np.asarray(q.zeroPoint).tolist()))
+
+    checked_ifs = 0
+    for index, sub in enumerate(model.subgraphs):
+        ready = set(sub.inputs) | {t for t, tensor in enumerate(sub.tensors)
+                                   if tensor.buffer and model.buffers[tensor.buffer].data is not None
+                                   and len(model.buffers[tensor.buffer].data)}
+        for op in sub.operators:
+            missing = [t for t in op.inputs if t >= 0 and t not in ready]
+            assert not missing, f"subgraph {index}: {op_name(op)} reads {missing} before they exist"
+            ready |= set(op.outputs)
+            if op_name(op) != "IF":
+                continue
+            checked_ifs += 1
+            options = op.builtinOptions
+            for branch_index in (options.thenSubgraphIndex, options.elseSubgraphIndex):
+                branch = model.subgraphs[branch_index]
+                for outer, inner in zip(op.inputs[1:], branch.inputs, strict=True):
+                    assert params(sub.tensors[outer]) == params(branch.tensors[inner])
+                for outer, inner in zip(op.outputs, branch.outputs, strict=True):
+                    assert params(sub.tensors[outer]) == params(branch.tensors[inner])
+    return checked_ifs
 
 
 def test_int8_feature_maps_cross_if_boundaries_as_int8(lc_model, lc_int8):
     # Block IFs and the nested channel-group IFs alike: no float feature map crosses an IF,
     # none is dequantized anywhere, and the gates pool int8 maps.
     assert _int8_boundary_report(lc_int8) == ([], [], [])
+    assert _check_graph_consistency(lc_int8) == expected_if_ops(lc_model)
     # The converter's own output has float boundaries: the report sees them.
     float_boundaries = to_tflite(lc_model, quantize="int8", int8_if_boundaries=False,
                                  representative_data=_random_images(16, seed=2))
@@ -148,6 +185,45 @@ def test_int8_feature_maps_cross_if_boundaries_as_int8(lc_model, lc_int8):
     assert float_if_maps and map_dequantizes and float_pools
     # Rewriting twice changes nothing.
     assert quantize_if_boundaries(lc_int8) == (lc_int8, 0)
+
+
+def test_int8_pooled_maps_get_their_calibrated_range(lc_model, lc_int8):
+    # The gates' int8 pools use ranges calibrated on the pooled values, finer than the step of
+    # the map they pool (with the map's step, gate decisions agreed less often with float).
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(lc_int8))
+    op_name, main = _op_names(model), model.subgraphs[0]
+    pools = [op for op in main.operators if op_name(op) == "MEAN"
+             and len(main.tensors[op.inputs[0]].shape) == 4
+             and main.tensors[op.outputs[0]].type == tflite_schema.TensorType.INT8]
+    assert pools
+    finer = [main.tensors[op.outputs[0]].quantization.scale[0]
+             < main.tensors[op.inputs[0]].quantization.scale[0] for op in pools]
+    assert sum(finer) >= len(pools) - 1  # The head's pool keeps the converter's parameters.
+
+
+def test_int8_boundaries_clone_a_branch_shared_by_two_ifs():
+    # Identical skip branches may be shared by several IFs; each IF needs its own copy, as
+    # their int8 parameters differ. Share one skip branch of a float-boundary model, rewrite,
+    # and compare with the rewrite of the unshared model.
+    model = lcnet_tf.create_model("resnet20", gating="layer")
+    randomize_gates(model, seed=3, images=_random_images(32, seed=4))
+    content = to_tflite(model, quantize="int8", int8_if_boundaries=False,
+                        representative_data=_random_images(16, seed=2))
+    graph = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
+    op_name = _op_names(graph)
+    ifs = [op for op in graph.subgraphs[0].operators if op_name(op) == "IF"]
+    first, second = ifs[0].builtinOptions, ifs[1].builtinOptions  # Two 32x32x16 blocks.
+    second.elseSubgraphIndex = first.elseSubgraphIndex
+    shared = bytes(flatbuffer_utils.convert_object_to_bytearray(graph))
+    rewritten, count = quantize_if_boundaries(shared)
+    assert count == len(ifs)
+    assert _check_graph_consistency(rewritten) == len(ifs)
+    reference, _ = quantize_if_boundaries(content)
+    runners = [TFLiteRunner(rewritten), TFLiteRunner(reference)]
+    for image in _random_images(6, seed=11):
+        outputs = [runner.run(image)[0] for runner in runners]
+        np.testing.assert_array_equal(outputs[0]["logits"], outputs[1]["logits"])
+        np.testing.assert_array_equal(outputs[0]["gate"], outputs[1]["gate"])
 
 
 def test_int8_boundaries_keep_the_float_boundary_results(lc_model, lc_int8):
@@ -162,7 +238,7 @@ def test_int8_boundaries_keep_the_float_boundary_results(lc_model, lc_int8):
             gates[index].append(outputs["gate"].reshape(-1))
     logits, gates = np.array(logits), np.array(gates)
     # Same maths up to int8 rounding (requantizing instead of dequantize + quantize, a finer
-    # int8 pooled map): nearly all gate decisions and the logits agree.
+    # int8 pooled map, IF outputs widened to cover both branches).
     assert np.mean(gates[0] == gates[1]) >= 0.9
     assert np.corrcoef(logits[0].reshape(-1), logits[1].reshape(-1))[0, 1] > 0.95
 

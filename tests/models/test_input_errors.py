@@ -27,6 +27,19 @@ def test_unknown_gating():
         lcnet_tf.GatedResNet((1,), (16,), gating=None)
 
 
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"pixel_mean": (0.5,)}, r"`pixel_mean`.*3 per-channel.*Received: pixel_mean=\(0.5,\)"),
+        ({"pixel_std": (0.2, 0.2, 0.0)}, r"`pixel_std`.*> 0.*Received: pixel_std=\(0.2, 0.2, 0.0\)"),
+    ],
+)
+def test_bad_pixel_normalization(kwargs, message):
+    # Three values each: the batch-1 (TFLite) graph normalizes with a 3x3 diagonal kernel.
+    with pytest.raises(ValueError, match=message):
+        lcnet_tf.create_model("resnet20", **kwargs)
+
+
 @pytest.mark.parametrize("gating", ["channel", "lc"])
 def test_channel_groups_not_dividing_the_width(gating):
     with pytest.raises(ValueError, match=r"`channel_groups`.*16.*Received: channel_groups=3"):

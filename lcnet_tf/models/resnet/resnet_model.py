@@ -130,6 +130,10 @@ class GatedResNet(keras.Model):
         self.init_keep_prob = init_keep_prob
         self.gate_temperature = gate_temperature
         self.gate_noise = gate_noise
+        for name, values in (("pixel_mean", pixel_mean), ("pixel_std", pixel_std)):
+            if np.shape(values) != (3,) or (name == "pixel_std" and min(values) <= 0):
+                raise _invalid(name, values, "3 per-channel values (RGB)"
+                               + (", all > 0" if name == "pixel_std" else ""))
         self.pixel_mean = tuple(float(v) for v in pixel_mean)
         self.pixel_std = tuple(float(v) for v in pixel_std)
         self.budget = _check_budget(budget)
