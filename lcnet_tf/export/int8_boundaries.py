@@ -334,7 +334,8 @@ class _Rewriter:
         data = self.model.buffers[tensor.buffer].data if tensor.buffer else None
         if tensor.type != _F32 or data is None or not len(data):
             return None
-        return np.frombuffer(np.asarray(data, np.uint8).tobytes(), np.float32)
+        values = np.frombuffer(np.asarray(data, np.uint8).tobytes(), np.float32)
+        return values if values.size == int(np.prod(tensor.shape)) else None
 
     def _int8_output(self, branch, source, b_out, params):
         """The int8 tensor with `params` that a branch returns instead of float `b_out`."""
@@ -347,7 +348,19 @@ class _Rewriter:
                 # Widen the producer's output range in place: no extra op.
                 branch.tensor(source).quantization = copy.deepcopy(params)
                 return source
-        # Requantize an int8 source, or quantize a float result (e.g. a constant).
+        constant = self._constant_values(branch, b_out) if source is None else None
+        if constant is not None:
+            # A float constant (the first channel group's skip: bn2's shift) becomes an int8
+            # constant: no QUANTIZE at run time.
+            scale, zero = float(params.scale[0]), int(params.zeroPoint[0])
+            values = np.clip(np.round(constant / scale) + zero, -128, 127).astype(np.int8)
+            buffer = schema.BufferT()
+            buffer.data = values.view(np.uint8)
+            self.model.buffers.append(buffer)
+            out = branch.new_int8_like(b_out, params, "int8_const")
+            branch.tensor(out).buffer = len(self.model.buffers) - 1
+            return out
+        # Requantize an int8 source, or quantize a float result.
         out = branch.new_int8_like(b_out, params, "int8_out")
         branch.sub.operators.append(
             branch.make_op("QUANTIZE", [source if source is not None else b_out], [out])
