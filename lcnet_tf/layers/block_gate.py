@@ -136,7 +136,9 @@ class BlockGate(keras.layers.Layer):
         # Under the gate's name, as a call would be: the int8 export keeps these ops float.
         with keras.name_scope(self.name):
             hidden = self.hidden(pooled)
-            kernel = ops.concatenate([self.keep_logit_dense.kernel, self.scale_dense.kernel], axis=1)
+            kernel = ops.concatenate(
+                [self.keep_logit_dense.kernel, self.scale_dense.kernel], axis=1
+            )
             bias = ops.concatenate(
                 [self.keep_logit_dense.bias + self.decision_offset, self.scale_dense.bias], axis=0
             )

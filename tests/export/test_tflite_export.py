@@ -23,8 +23,8 @@ from lcnet_tf.export import (
     to_tflite,
 )
 from lcnet_tf.export.benchmark import TFLiteRunner
-from lcnet_tf.export.int8_boundaries import float_if_operands, quantize_if_boundaries
 from lcnet_tf.export.gate_patterns import fix_gate_pattern, randomize_gates
+from lcnet_tf.export.int8_boundaries import float_if_operands, quantize_if_boundaries
 
 # The offline CIFAR-10 copy beside the checkout (../shared), as on our machines and in CI.
 CIFAR_DIR = str(Path(__file__).resolve().parents[2].parent / "shared/data/cifar10_jpeg")
@@ -153,9 +153,10 @@ def _check_graph_consistency(content):
 
     checked_ifs = 0
     for index, sub in enumerate(model.subgraphs):
-        ready = set(sub.inputs) | {t for t, tensor in enumerate(sub.tensors)
-                                   if tensor.buffer and model.buffers[tensor.buffer].data is not None
-                                   and len(model.buffers[tensor.buffer].data)}
+        constants = {t for t, tensor in enumerate(sub.tensors)
+                     if tensor.buffer and model.buffers[tensor.buffer].data is not None
+                     and len(model.buffers[tensor.buffer].data)}
+        ready = set(sub.inputs) | constants
         for op in sub.operators:
             missing = [t for t in op.inputs if t >= 0 and t not in ready]
             assert not missing, f"subgraph {index}: {op_name(op)} reads {missing} before they exist"

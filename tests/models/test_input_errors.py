@@ -31,7 +31,8 @@ def test_unknown_gating():
     "kwargs, message",
     [
         ({"pixel_mean": (0.5,)}, r"`pixel_mean`.*3 per-channel.*Received: pixel_mean=\(0.5,\)"),
-        ({"pixel_std": (0.2, 0.2, 0.0)}, r"`pixel_std`.*> 0.*Received: pixel_std=\(0.2, 0.2, 0.0\)"),
+        ({"pixel_std": (0.2, 0.2, 0.0)},
+         r"`pixel_std`.*> 0.*Received: pixel_std=\(0.2, 0.2, 0.0\)"),
     ],
 )
 def test_bad_pixel_normalization(kwargs, message):
