@@ -25,6 +25,7 @@ from lcnet_tf.export import (
 from lcnet_tf.export.benchmark import TFLiteRunner
 from lcnet_tf.export.gate_patterns import fix_gate_pattern, randomize_gates
 from lcnet_tf.export.int8_boundaries import float_if_operands, quantize_if_boundaries
+from lcnet_tf.export.tflite_inspect import BUILTIN_OP_NAMES
 
 # The offline CIFAR-10 copy beside the checkout (../shared), as on our machines and in CI.
 CIFAR_DIR = str(Path(__file__).resolve().parents[2].parent / "shared/data/cifar10_jpeg")
@@ -116,9 +117,8 @@ def test_int8_has_no_float_convolution(lc_model, lc_int8):
 
 
 def _op_names(model):
-    names = {v: k for k, v in vars(tflite_schema.BuiltinOperator).items() if not k.startswith("_")}
-    return lambda op: names[max(model.operatorCodes[op.opcodeIndex].builtinCode,
-                                model.operatorCodes[op.opcodeIndex].deprecatedBuiltinCode)]
+    return lambda op: BUILTIN_OP_NAMES[max(model.operatorCodes[op.opcodeIndex].builtinCode,
+                                           model.operatorCodes[op.opcodeIndex].deprecatedBuiltinCode)]
 
 
 def _int8_boundary_report(content):
@@ -184,6 +184,11 @@ def test_int8_feature_maps_cross_if_boundaries_as_int8(lc_model, lc_int8):
                                  representative_data=_random_images(16, seed=2))
     float_if_maps, map_dequantizes, float_pools = _int8_boundary_report(float_boundaries)
     assert float_if_maps and map_dequantizes and float_pools
+    # int8_pooling=False: int8 boundaries, but the gates pool dequantized float maps.
+    float_pooling, _ = quantize_if_boundaries(float_boundaries, int8_pooling=False)
+    float_if_maps, map_dequantizes, float_pools = _int8_boundary_report(float_pooling)
+    assert not float_if_maps and map_dequantizes and float_pools
+    assert _check_graph_consistency(float_pooling) == expected_if_ops(lc_model)
     # Rewriting twice changes nothing.
     assert quantize_if_boundaries(lc_int8) == (lc_int8, 0)
 
