@@ -191,3 +191,18 @@ def test_expand_group_mask_identity_when_groups_equal_channels():
 def test_expand_group_mask_invalid_channels():
     with pytest.raises(ValueError, match=r"`channels`.*Received: channels=10"):
         gate_ops.expand_group_mask(tensor([[1.0, 0.0, 1.0, 0.0]]), 10)
+
+
+# drop_path_multiplier -----------------------------------------------------------------------
+def test_drop_path_multiplier_values_rate_and_mean():
+    values = to_np(gate_ops.drop_path_multiplier(20_000, 0.3, seed=3))
+    np.testing.assert_allclose(np.unique(values), [0.0, 1 / 0.7], rtol=1e-6)
+    assert abs((values == 0).mean() - 0.3) < 0.02  # drop rate
+    assert abs(values.mean() - 1.0) < 0.03  # expected value preserved (inverted scaling)
+
+
+def test_drop_path_multiplier_zero_rate_is_ones_and_bad_rate_raises():
+    np.testing.assert_array_equal(to_np(gate_ops.drop_path_multiplier(5, 0.0)), np.ones(5))
+    for rate in (-0.1, 1.0, 1.5):
+        with pytest.raises(ValueError, match="drop_rate"):
+            gate_ops.drop_path_multiplier(5, rate)

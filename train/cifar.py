@@ -10,9 +10,12 @@ config.json, metrics.json, CSV/TensorBoard logs and gate_report.png into --workd
 Re-running the same command after an interruption resumes.
 """
 
-from absl import app
+from absl import app, flags
 
 from train import common
+
+# `--help` lists the shared flags (every TrainConfig field) as this module's own.
+flags.adopt_module_key_flags(common)
 
 
 def main(argv):

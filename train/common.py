@@ -1,45 +1,51 @@
-"""Flags shared by the training CLIs, their validation, and the one library call."""
+"""Flags shared by the training CLIs (generated from `TrainConfig`) and the one library call.
 
+Every `TrainConfig` field is a flag of the same name, type and help (its docstring line), with
+no default of its own: a flag left unset keeps the preset's value. Validation lives in
+`TrainConfig` alone; its messages are shown with `--flag` for `` `field` ``.
+"""
+
+import dataclasses
 import os
 import sys
 import tempfile
+import types
 
 from absl import flags
+
+from lcnet_tf.training.config import TrainConfig, field_help
 
 FLAGS = flags.FLAGS
 
 flags.DEFINE_string("preset", None, "Training preset (lcnet_tf.training.TRAIN_PRESETS).")
-flags.DEFINE_float("budget", None, "Target mean FLOPs ratio, 0 < budget <= 1.")
-flags.DEFINE_string("model", None, "Registered model name, e.g. resnet20, resnet110, resnet50.")
-flags.DEFINE_string("gating", None, "none | layer | channel | lc.")
-flags.DEFINE_integer("epochs", None, "Epochs of gated training (phase 2).")
-flags.DEFINE_integer("static_epochs", None, "Epochs of static backbone training (phase 1).")
-flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch (default: one pass).")
-flags.DEFINE_integer("batch_size", None, "Global batch size.")
-flags.DEFINE_string("dataset", None, "TFDS name or prepared TFDS directory.")
 flags.DEFINE_string("workdir", None, "Output directory (default runs/<model>_<gating>_b<budget>).")
-flags.DEFINE_integer("seed", None, "Random seed.")
-flags.DEFINE_string("init_from", None, "Saved model (.keras) whose backbone starts phase 2.")
-flags.DEFINE_string("strategy", None, "default | mirrored | multi_worker | tpu.")
-flags.DEFINE_string("tpu", None, "TPU address for --strategy=tpu.")
-flags.DEFINE_float("lr", None, "Peak learning rate of gated training.")
-flags.DEFINE_float("static_lr", None, "Peak learning rate of static training.")
-flags.DEFINE_float("channel_keep", None, "C-Net fraction of channel groups kept per image.")
-flags.DEFINE_bool("gate_downsampling", None,
-                  "Gate the blocks that change shape too (--nogate_downsampling: always run them).")
-flags.DEFINE_integer("image_size", None, "Input size (ImageNet-style data).")
-flags.DEFINE_integer("calibration_images", None, "Training images for budget calibration.")
-flags.DEFINE_integer("eval_batch_size", None, "Batch size for evaluation and calibration.")
-flags.DEFINE_integer("train_examples", None, "Use only the first N training examples.")
-flags.DEFINE_integer("test_examples", None, "Use only the first N test examples.")
 flags.DEFINE_integer("verbose", 2, "Keras fit verbosity (0, 1, 2).")
 
-CONFIG_FLAGS = (
-    "budget", "model", "gating", "epochs", "static_epochs", "steps_per_epoch", "batch_size",
-    "dataset", "seed", "init_from", "strategy", "tpu", "lr", "static_lr", "channel_keep",
-    "gate_downsampling", "image_size", "calibration_images", "eval_batch_size", "train_examples",
-    "test_examples",
-)
+
+def _flag_type(annotation):
+    """The flag kind of a field annotation: int, float, bool or str (None allowed alike)."""
+    options = annotation.__args__ if isinstance(annotation, types.UnionType) else (annotation,)
+    options = [option for option in options if option is not type(None)]
+    if len(options) == 1 and options[0] in (int, float, bool, str):
+        return options[0]
+    return str  # e.g. `str | bool` (jit_compile): parsed by `_parse_text`.
+
+
+def _parse_text(value):
+    lowered = value.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    return value
+
+
+_DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float, bool: flags.DEFINE_bool,
+           str: flags.DEFINE_string}
+_HELP = field_help()
+CONFIG_FLAGS = tuple(field.name for field in dataclasses.fields(TrainConfig))
+for _field in dataclasses.fields(TrainConfig):
+    _DEFINE[_flag_type(_field.type)](
+        _field.name, None, f"{_HELP.get(_field.name, '')} (TrainConfig.{_field.name})"
+    )
 
 
 def fail(message):
@@ -58,43 +64,34 @@ def _check_workdir(workdir):
              f"({type(error).__name__}: {error.strerror or error}).")
 
 
-def _check_cheap_flags():
-    """Checks that need no TensorFlow, before importing it."""
-    if FLAGS.budget is not None and not 0.0 < FLAGS.budget <= 1.0:
-        fail(f"Invalid value for --budget: expected 0 < budget <= 1. Received: {FLAGS.budget}")
-    for name in ("epochs", "static_epochs"):
-        value = getattr(FLAGS, name)
-        if value is not None and value < 0:
-            fail(f"Invalid value for --{name}: expected an int >= 0. Received: {value}")
-    for name in ("steps_per_epoch", "batch_size"):
-        value = getattr(FLAGS, name)
-        if value is not None and value <= 0:
-            fail(f"Invalid value for --{name}: expected a positive int. Received: {value}")
-    if FLAGS.init_from is not None and not os.path.exists(FLAGS.init_from):
-        fail(f"Invalid value for --init_from: no such file {FLAGS.init_from!r}.")
+def config_overrides():
+    """The `TrainConfig` fields given on the command line, parsed."""
+    overrides = {}
+    for field in dataclasses.fields(TrainConfig):
+        value = getattr(FLAGS, field.name)
+        if value is not None and _flag_type(field.type) is str and field.type is not str:
+            value = _parse_text(value)
+        overrides[field.name] = value
+    return overrides
 
 
 def main(default_preset):
     """Flags -> TrainConfig -> `run_training`, then prints the result table."""
-    _check_cheap_flags()
     from lcnet_tf import training
-    from lcnet_tf.models import list_models
 
     preset = FLAGS.preset or default_preset
     if preset not in training.TRAIN_PRESETS:
         fail(f"Invalid value for --preset: expected one of {list(training.TRAIN_PRESETS)}. "
              f"Received: {preset!r}")
-    if FLAGS.model is not None and FLAGS.model not in list_models():
-        fail(f"Invalid value for --model: expected one of {list_models()}. "
-             f"Received: {FLAGS.model!r}")
-    overrides = {name: getattr(FLAGS, name) for name in CONFIG_FLAGS}
     try:
-        config = training.get_train_config(preset, **overrides)
+        config = training.get_train_config(preset, **config_overrides())
     except ValueError as error:
         message = str(error)
         for name in CONFIG_FLAGS:  # "Invalid value for `x`" -> "Invalid value for --x".
             message = message.replace(f"`{name}`", f"--{name}")
         fail(message.splitlines()[0])
+    if config.init_from is not None and not os.path.exists(config.init_from):
+        fail(f"Invalid value for --init_from: no such file {config.init_from!r}.")
     workdir = FLAGS.workdir or os.path.join(
         "runs", f"{config.model}_{config.gating}_b{config.budget:g}"
     )

@@ -7,9 +7,12 @@ TFDS needs the ImageNet archives in its manual directory (see the TFDS imagenet2
 pass --dataset with a prepared TFDS directory. Same procedure and outputs as train.cifar.
 """
 
-from absl import app
+from absl import app, flags
 
 from train import common
+
+# `--help` lists the shared flags (every TrainConfig field) as this module's own.
+flags.adopt_module_key_flags(common)
 
 
 def main(argv):

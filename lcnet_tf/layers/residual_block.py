@@ -85,6 +85,11 @@ class GatedResidualBlock(keras.layers.Layer):
         init_keep_prob: initial keep probability of the block gate.
         gate_temperature: training relaxation temperature of the block gate.
         gate_noise: whether the block gate explores with logistic noise in training.
+        layer_drop: stochastic-depth rate of a block without a block gate: in
+            training, each image skips the branch with this probability (the
+            branch is scaled by 1 / (1 - layer_drop) when it runs, so inference
+            needs no change). Trains a static backbone that already works with
+            blocks missing, for the L-Net that follows (`ops.drop_path_multiplier`).
     """
 
     def __init__(
@@ -100,9 +105,17 @@ class GatedResidualBlock(keras.layers.Layer):
         init_keep_prob=0.95,
         gate_temperature=1.0,
         gate_noise=True,
+        layer_drop=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if isinstance(layer_drop, bool) or not isinstance(layer_drop, int | float) or not (
+            0.0 <= layer_drop < 1.0
+        ):
+            raise ValueError(
+                "Invalid value for `layer_drop`: expected 0 <= layer_drop < 1. "
+                f"Received: layer_drop={layer_drop!r}"
+            )
         if not (isinstance(filters, int) and filters > 0):
             raise ValueError(
                 "Invalid value for `filters`: expected a positive int. "
@@ -145,6 +158,11 @@ class GatedResidualBlock(keras.layers.Layer):
         self.init_keep_prob = init_keep_prob
         self.gate_temperature = gate_temperature
         self.gate_noise = gate_noise
+        self.layer_drop = float(layer_drop)
+        self.drop_seed = keras.random.SeedGenerator(seed=None) if self.layer_drop else None
+        # Set (not serialized) by `lcnet_tf.training.recalibrate_batch_norm`: gates decide as
+        # in inference (calibrated, no noise) while BatchNormalization runs in training mode.
+        self.deterministic_gates = False
 
         bottleneck = block_type == "bottleneck"
         self.out_channels = filters * (BOTTLENECK_EXPANSION if bottleneck else 1)
@@ -365,8 +383,10 @@ class GatedResidualBlock(keras.layers.Layer):
         pooled = self.gate_pool(x) if self.gate_pool is not None else None
         shortcut = self._shortcut(x, training)
 
+        gate_training = training and not self.deterministic_gates
+
         def channel_gate():
-            return self.channel_gate_layer(pooled, training=training, force_open=force_open)
+            return self.channel_gate_layer(pooled, training=gate_training, force_open=force_open)
 
         group_mask = None
         gated = self.gate_pool is not None
@@ -417,7 +437,8 @@ class GatedResidualBlock(keras.layers.Layer):
 
         block_out = None
         if self.block_gate_layer is not None:
-            block_out = self.block_gate_layer(pooled, training=training, force_open=force_open)
+            block_out = self.block_gate_layer(pooled, training=gate_training,
+                                              force_open=force_open)
         channel_multiplier = None
         kept_groups = no_groups
         if self.channel_gate_layer is not None:
@@ -434,6 +455,11 @@ class GatedResidualBlock(keras.layers.Layer):
         branch = self._dense_branch(x, training, channel_multiplier)
         if block_out is not None:
             branch = branch * (block_out["gate"] * block_out["scale"])[:, None, None, None]
+        elif training and self.layer_drop:
+            multiplier = gate_ops.drop_path_multiplier(
+                batch, self.layer_drop, seed=self.drop_seed, dtype=branch.dtype
+            )
+            branch = branch * multiplier[:, None, None, None]
         outputs = ops.relu(shortcut + branch)
 
         info = {
@@ -458,5 +484,6 @@ class GatedResidualBlock(keras.layers.Layer):
             init_keep_prob=self.init_keep_prob,
             gate_temperature=self.gate_temperature,
             gate_noise=self.gate_noise,
+            layer_drop=self.layer_drop,
         )
         return config

@@ -20,7 +20,22 @@ def get_preset(name):
     return _REGISTRY[name][1]
 
 
-def create_model(name, *, gating="lc", num_classes=10, **overrides):
+def scale_widths(stage_widths, width_multiplier):
+    """Stage widths times `width_multiplier`, rounded to the nearest int (at least 1).
+
+    `(16, 32, 64)` x 0.625 -> `(10, 20, 40)`; x 0.5 -> `(8, 16, 32)`.
+    """
+    if isinstance(width_multiplier, bool) or not isinstance(width_multiplier, int | float) or not (
+        width_multiplier > 0
+    ):
+        raise ValueError(
+            "Invalid value for `width_multiplier`: expected a number > 0. "
+            f"Received: width_multiplier={width_multiplier!r}"
+        )
+    return tuple(max(1, int(round(width * width_multiplier))) for width in stage_widths)
+
+
+def create_model(name, *, gating="lc", num_classes=10, width_multiplier=1.0, **overrides):
     """Builds a registered model.
 
     Args:
@@ -28,6 +43,10 @@ def create_model(name, *, gating="lc", num_classes=10, **overrides):
         gating: "none" (static backbone), "layer" (L-Net block gates),
             "channel" (C-Net channel-group gates) or "lc" (both).
         num_classes: classifier outputs.
+        width_multiplier: scales every stage width of the preset (rounded to ints,
+            `scale_widths`), e.g. 0.625 turns ResNet-20's 16/32/64 into 10/20/40. Widths
+            that are multiples of 8 run at full speed in XNNPACK; odd ones do not
+            (docs/results.md).
         **overrides: any `GatedResNet` argument, e.g. `channel_groups=8`.
 
     Returns:
@@ -44,5 +63,6 @@ def create_model(name, *, gating="lc", num_classes=10, **overrides):
         )
     model_cls = _REGISTRY[name][0]
     kwargs = {**preset["kwargs"], "gating": gating, "num_classes": num_classes, **overrides}
+    kwargs["stage_widths"] = scale_widths(kwargs["stage_widths"], width_multiplier)
     kwargs.setdefault("name", f"{name}_{gating}")
     return model_cls(**kwargs)

@@ -11,6 +11,7 @@ from lcnet_tf.ops.budget_ops import (
 )
 from lcnet_tf.ops.gate_ops import (
     block_scale,
+    drop_path_multiplier,
     expand_group_mask,
     hard_threshold,
     logistic_noise,
@@ -24,6 +25,7 @@ __all__ = [
     "block_scale",
     "budget_ops",
     "budget_penalty",
+    "drop_path_multiplier",
     "flops_ratio",
     "realized_flops",
     "target_rate_loss",

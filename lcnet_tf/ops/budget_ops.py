@@ -167,6 +167,30 @@ def target_rate_loss(keep_prob, target_rate, block_gated):
     return ops.divide_no_nan(ops.sum(squared), ops.sum(block_gated))
 
 
+def distillation_loss(student_logits, teacher_logits, temperature=4.0):
+    """Batch mean of `T^2 * KL(softmax(teacher / T) || softmax(student / T))` (Hinton et al.).
+
+    The `T^2` factor keeps the gradient scale independent of the temperature.
+
+    Args:
+        student_logits: (batch, classes).
+        teacher_logits: (batch, classes); no gradient flows into them.
+        temperature: softmax temperature T > 0.
+
+    Returns:
+        Scalar tensor, 0 when the two agree.
+
+    Example:
+        >>> distillation_loss([[2.0, 0.0]], [[2.0, 0.0]])  # 0
+    """
+    student = ops.convert_to_tensor(student_logits, "float32") / temperature
+    teacher = ops.stop_gradient(ops.convert_to_tensor(teacher_logits, "float32")) / temperature
+    teacher_log_probs = ops.log_softmax(teacher, axis=-1)
+    student_log_probs = ops.log_softmax(student, axis=-1)
+    kl = ops.sum(ops.exp(teacher_log_probs) * (teacher_log_probs - student_log_probs), axis=-1)
+    return temperature**2 * ops.mean(kl)
+
+
 @keras.saving.register_keras_serializable(package="lcnet_tf")
 class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
     """A value that ramps linearly from `initial_value` to `value` over `warmup_steps`.

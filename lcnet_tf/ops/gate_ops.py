@@ -141,3 +141,35 @@ def expand_group_mask(group_values, channels):
             f"Received: channels={channels}"
         )
     return ops.repeat(group_values, channels // groups, axis=-1)
+
+
+def drop_path_multiplier(batch_size, drop_rate, seed=None, dtype="float32"):
+    """Per-image stochastic-depth multiplier: 0 with probability `drop_rate`, else 1/(1-rate).
+
+    Stochastic depth (Huang et al. 2016) / LayerDrop (Fan et al. 2019) in the
+    "inverted" form of timm's DropPath: a residual branch multiplied by this
+    is skipped for a random subset of images in training and keeps its
+    expected value, so inference (every block run) needs no rescaling.
+
+    Args:
+        batch_size: images in the batch (int or scalar tensor).
+        drop_rate: probability of skipping, 0 <= drop_rate < 1.
+        seed: a `keras.random.SeedGenerator`, an int, or None.
+        dtype: output dtype.
+
+    Returns:
+        Tensor (batch_size,) of 0 and 1 / (1 - drop_rate).
+
+    Example:
+        >>> drop_path_multiplier(4, 0.5, seed=1)  # e.g. [2., 0., 0., 2.]
+    """
+    if not 0.0 <= drop_rate < 1.0:
+        raise ValueError(
+            "Invalid value for `drop_rate`: expected 0 <= drop_rate < 1. "
+            f"Received: drop_rate={drop_rate!r}"
+        )
+    keep = 1.0 - drop_rate
+    if drop_rate == 0.0:
+        return ops.ones((batch_size,), dtype=dtype)
+    uniform = keras.random.uniform((batch_size,), dtype=dtype, seed=seed)
+    return ops.cast(uniform < keep, dtype) / keep

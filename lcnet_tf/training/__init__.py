@@ -4,6 +4,7 @@ from lcnet_tf.training.calibration import (
     calibrate_budget,
     flops_ratio_range,
     mean_flops_ratio,
+    recalibrate_batch_norm,
     set_decision_offset,
 )
 from lcnet_tf.training.config import STRATEGIES, TRAIN_PRESETS, TrainConfig, get_train_config
@@ -31,6 +32,7 @@ __all__ = [
     "make_strategy",
     "mean_flops_ratio",
     "plot_gate_report",
+    "recalibrate_batch_norm",
     "report_to_json",
     "run_training",
     "set_decision_offset",

@@ -140,3 +140,64 @@ def calibrate_budget(model, dataset, budget, *, tolerance=0.002, max_steps=25, b
         "steps": steps,
         "num_images": num_images,
     }
+
+
+def recalibrate_batch_norm(model, dataset, *, max_batches=None):
+    """Recomputes every BatchNormalization's moving statistics under the model's own decisions.
+
+    A gated model's BN statistics were accumulated in training, where the gates
+    explored with noise at the training budget; at inference the calibrated,
+    deterministic decisions feed each layer other inputs. This runs `dataset`
+    (un-augmented training images) through the model with BN in training mode
+    and the gates deciding as in inference (calibrated offset, no noise), and
+    sets each moving mean and variance to the plain average of the batch
+    statistics (as slimmable networks do per width; Yu & Huang 2019). Nothing
+    else changes; run `calibrate_budget` again afterwards, since the gates'
+    inputs moved.
+
+    Args:
+        model: a `GatedResNet`.
+        dataset: `tf.data.Dataset` of `(images, labels)` or images, a list of
+            image batches, or one image array (split into batches of 500).
+        max_batches: use at most this many batches.
+
+    Returns:
+        Number of images used.
+    """
+    batch_norms = [layer for layer in _all_layers(model)
+                   if isinstance(layer, keras.layers.BatchNormalization)]
+    if isinstance(dataset, tf.data.Dataset):
+        batches = (batch[0] if isinstance(batch, tuple | list) else batch for batch in dataset)
+    elif isinstance(dataset, list | tuple):
+        batches = dataset
+    else:
+        images = np.asarray(dataset)
+        batches = (images[i : i + 500] for i in range(0, len(images), 500))
+    momenta = [layer.momentum for layer in batch_norms]
+    for block in model.blocks:
+        block.deterministic_gates = True
+    seen = 0
+    try:
+        for index, images in enumerate(batches):
+            if max_batches is not None and index >= max_batches:
+                break
+            for layer in batch_norms:
+                # moving = moving * m + batch * (1 - m) with m = i / (i + 1): the running average.
+                layer.momentum = index / (index + 1.0)
+            model(keras.ops.convert_to_tensor(images), training=True)
+            seen += int(images.shape[0])
+    finally:
+        for layer, momentum in zip(batch_norms, momenta, strict=True):
+            layer.momentum = momentum
+        for block in model.blocks:
+            block.deterministic_gates = False
+    return seen
+
+
+def _all_layers(model):
+    found, stack = [], [model]
+    while stack:
+        layer = stack.pop()
+        found.append(layer)
+        stack.extend(getattr(layer, "_layers", []))
+    return found

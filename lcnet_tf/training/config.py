@@ -31,13 +31,33 @@ class TrainConfig:
         steps_per_epoch: steps per epoch (None: one pass over the training split).
         static_lr / lr: peak learning rates of the two phases (SGD, Nesterov,
             linear warm-up over `warmup_epochs` then cosine decay to 0).
+        warmup_epochs: epochs of linear learning-rate warm-up in each phase.
         momentum, weight_decay, label_smoothing: optimizer and loss settings.
         budget_weight, target_rate_weight: penalty weights (see `GatedResNet`);
             both ramp up linearly over `penalty_warmup_epochs`.
+        penalty_warmup_epochs: epochs over which the penalty weights ramp up.
         channel_keep: C-Net fraction of groups kept per image; None takes the
             preset's value, raised to the smallest k/G that lets the L-Net meet
             the budget with an execution rate <= `max_block_rate`.
         max_block_rate: see `channel_keep`.
+        width_multiplier: scales the model's stage widths (static references such
+            as ResNet-20 x0.625; `lcnet_tf.models.registry.scale_widths`).
+        layer_drop: stochastic depth in phase 1: each image skips each block the
+            L-Net may gate with this probability, so the backbone learns to work
+            with blocks missing before the gates choose which.
+        distill_weight: weight of distillation from the phase-1 backbone in
+            phase 2 (0: off); see `GatedResNet.compile`.
+        distill_temperature: softmax temperature of the distillation.
+        budget_curriculum_epochs: phase 2's budget starts at 1.0 and tightens
+            linearly to `budget` over this many epochs (0: off).
+        bn_recalibration_images: after calibration, recompute BatchNorm statistics
+            under the calibrated decisions on this many un-augmented training
+            images, then calibrate again (0: off).
+        static_reference: after a dynamic run, also train the static network of the
+            model's family whose FLOPs are closest below the dynamic model's mean
+            realized FLOPs, for the same total epochs (`static_epochs + epochs`),
+            in `<workdir>/static_reference/`, and record it in `metrics.json`
+            (`lcnet_tf.training.reference`).
         gate_downsampling: whether the L-Net also gates the blocks that change
             shape (first block of stages 2+, and of stage 1 in bottleneck nets); False
             (default) keeps them always on.
@@ -74,6 +94,13 @@ class TrainConfig:
     channel_keep: float | None = None
     max_block_rate: float = 0.9
     gate_downsampling: bool = False
+    width_multiplier: float = 1.0
+    layer_drop: float = 0.0
+    distill_weight: float = 0.0
+    distill_temperature: float = 4.0
+    budget_curriculum_epochs: float = 0.0
+    bn_recalibration_images: int = 0
+    static_reference: bool = False
     calibration_images: int = 5000
     calibration_tolerance: float = 0.002
     eval_batch_size: int = 500
@@ -96,7 +123,8 @@ class TrainConfig:
         for name in ("batch_size", "eval_batch_size"):
             value = getattr(self, name)
             _check(_is_int(value) and value > 0, name, value, "a positive int")
-        for name in ("static_epochs", "epochs", "calibration_images"):
+        for name in ("static_epochs", "epochs", "calibration_images",
+                     "bn_recalibration_images"):
             value = getattr(self, name)
             _check(_is_int(value) and value >= 0, name, value, "an int >= 0")
         for name in ("steps_per_epoch", "train_examples", "test_examples", "image_size"):
@@ -104,7 +132,8 @@ class TrainConfig:
             _check(value is None or (_is_int(value) and value > 0), name, value,
                    "a positive int or None")
         for name in ("static_lr", "lr", "weight_decay", "budget_weight", "target_rate_weight",
-                     "warmup_epochs", "penalty_warmup_epochs", "label_smoothing"):
+                     "warmup_epochs", "penalty_warmup_epochs", "label_smoothing",
+                     "budget_curriculum_epochs"):
             value = getattr(self, name)
             _check(_is_number(value) and value >= 0, name, value, "a number >= 0")
         _check(
@@ -112,8 +141,17 @@ class TrainConfig:
                                           and 0 < self.channel_keep <= 1),
             "channel_keep", self.channel_keep, "0 < channel_keep <= 1 or None",
         )
-        _check(isinstance(self.gate_downsampling, bool), "gate_downsampling",
-               self.gate_downsampling, "True or False")
+        _check(_is_number(self.width_multiplier) and self.width_multiplier > 0,
+               "width_multiplier", self.width_multiplier, "a number > 0")
+        _check(_is_number(self.layer_drop) and 0 <= self.layer_drop < 1,
+               "layer_drop", self.layer_drop, "0 <= layer_drop < 1")
+        _check(_is_number(self.distill_weight) and 0 <= self.distill_weight <= 1,
+               "distill_weight", self.distill_weight, "0 <= distill_weight <= 1")
+        _check(_is_number(self.distill_temperature) and self.distill_temperature > 0,
+               "distill_temperature", self.distill_temperature, "a number > 0")
+        for name in ("gate_downsampling", "static_reference"):
+            _check(isinstance(getattr(self, name), bool), name, getattr(self, name),
+                   "True or False")
         _check(_is_number(self.max_block_rate) and 0 < self.max_block_rate <= 1,
                "max_block_rate", self.max_block_rate, "0 < max_block_rate <= 1")
 
@@ -123,6 +161,33 @@ class TrainConfig:
 
     def to_json(self):
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+
+def field_help():
+    """`{field name: help text}` for every `TrainConfig` field, from its docstring's Args.
+
+    The CLIs generate their flags from the dataclass with this help, so a new
+    setting is one field (plus one docstring line) away from `--help`.
+    """
+    lines = (TrainConfig.__doc__ or "").split("Args:", 1)[-1].splitlines()
+    helps, current = {}, None
+    for line in lines:
+        stripped = line.strip()
+        head, sep, text = stripped.partition(": ")
+        names = [name.strip() for name in head.replace(" / ", ",").split(",")]
+        if sep and line.startswith(" " * 8) and not line.startswith(" " * 9) and all(
+            name.isidentifier() for name in names
+        ):
+            current = names
+            for name in names:
+                helps[name] = text
+        elif stripped and current:
+            for name in current:
+                helps[name] += " " + stripped
+        elif not stripped:
+            current = None
+    fields = {field.name for field in dataclasses.fields(TrainConfig)}
+    return {name: text for name, text in helps.items() if name in fields}
 
 
 def _is_int(value):

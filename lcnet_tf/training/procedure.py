@@ -12,9 +12,14 @@ import tensorflow as tf
 from lcnet_tf.layers.residual_block import kept_group_count
 from lcnet_tf.models import create_model
 from lcnet_tf.ops.budget_ops import LinearWarmup, uniform_target_rate
-from lcnet_tf.training.calibration import calibrate_budget, flops_ratio_range
+from lcnet_tf.training.calibration import (
+    calibrate_budget,
+    flops_ratio_range,
+    recalibrate_batch_norm,
+)
 from lcnet_tf.training.config import TrainConfig
 from lcnet_tf.training.distribute import make_strategy, worker_info
+from lcnet_tf.training.reference import closest_static_below
 from lcnet_tf.training.report import gate_report, plot_gate_report, report_to_json
 
 STATIC_MODEL = "static.keras"
@@ -22,6 +27,7 @@ GATED_MODEL = "gated_trained.keras"
 FINAL_MODEL = "model.keras"
 METRICS = "metrics.json"
 PHASES = "phases.json"
+REFERENCE_DIR = "static_reference"
 NO_DECAY = ["gamma", "beta", "bias", "decision_offset"]
 
 
@@ -117,15 +123,19 @@ def _optimizer(peak_lr, total_steps, warmup_steps, config):
     return optimizer
 
 
-def _compile(model, optimizer, config):
+def _compile(model, optimizer, config, teacher=None):
     if config.label_smoothing:
         loss = keras.losses.CategoricalCrossentropy(
             from_logits=True, label_smoothing=config.label_smoothing
         )
     else:
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    extra = {}
+    if teacher is not None and config.distill_weight:
+        extra = {"teacher": teacher, "distill_weight": config.distill_weight,
+                 "distill_temperature": config.distill_temperature}
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"],
-                  jit_compile=config.jit_compile)
+                  jit_compile=config.jit_compile, **extra)
 
 
 class _Paths:
@@ -228,15 +238,15 @@ def run_training(config, workdir, *, strategy=None, callbacks=(), verbose=1):
         )
 
     test_ds = eval_dataset("test", config.test_examples)
-    model_kwargs = {"num_classes": num_classes}
+    model_kwargs = {"num_classes": num_classes, "width_multiplier": config.width_multiplier}
     if config.image_size:
         model_kwargs["image_size"] = config.image_size
 
-    def fit(model, phase, epochs, peak_lr):
+    def fit(model, phase, epochs, peak_lr, teacher=None):
         total_steps = epochs * steps_per_epoch
         warmup = int(config.warmup_epochs * steps_per_epoch)
         with strategy.scope():
-            _compile(model, _optimizer(peak_lr, total_steps, warmup, config), config)
+            _compile(model, _optimizer(peak_lr, total_steps, warmup, config), config, teacher)
         phase_callbacks = [
             keras.callbacks.BackupAndRestore(str(paths.backup / phase), double_checkpoint=True),
             keras.callbacks.CSVLogger(str(paths.out / f"{phase}_log.csv"), append=True),
@@ -264,7 +274,8 @@ def run_training(config, workdir, *, strategy=None, callbacks=(), verbose=1):
         backbone = keras.saving.load_model(static_path, compile=False)
     elif config.static_epochs > 0 or config.gating == "none":
         with strategy.scope():
-            backbone = create_model(config.model, gating="none", **model_kwargs)
+            backbone = create_model(config.model, gating="none", layer_drop=config.layer_drop,
+                                    **model_kwargs)
         seconds = fit(backbone, "static", max(config.static_epochs, 1), config.static_lr)
         phases["static"] = {"seconds": seconds, "epochs": config.static_epochs,
                             "test_accuracy": test_accuracy(backbone)}
@@ -290,10 +301,11 @@ def run_training(config, workdir, *, strategy=None, callbacks=(), verbose=1):
                 config.model, gating=config.gating, budget=config.budget,
                 budget_weight=LinearWarmup(config.budget_weight, warmup),
                 target_rate_weight=LinearWarmup(config.target_rate_weight, warmup),
+                budget_warmup_steps=int(config.budget_curriculum_epochs * steps_per_epoch),
                 **overrides,
             )
             copied = transfer_backbone_weights(backbone, model) if backbone is not None else 0
-        seconds = fit(model, "gated", config.epochs, config.lr)
+        seconds = fit(model, "gated", config.epochs, config.lr, teacher=backbone)
         phases["gated"] = {"seconds": seconds, "epochs": config.epochs,
                            "channel_keep": channel_keep, "weights_copied": copied,
                            "target_rate": float(model.target_rate())}
@@ -310,6 +322,14 @@ def run_training(config, workdir, *, strategy=None, callbacks=(), verbose=1):
             model, eval_dataset("train", config.calibration_images), target,
             tolerance=config.calibration_tolerance,
         )
+        if config.bn_recalibration_images:
+            calibration["bn_recalibration_images"] = recalibrate_batch_norm(
+                model, eval_dataset("train", config.bn_recalibration_images)
+            )
+            calibration.update(calibrate_budget(
+                model, eval_dataset("train", config.calibration_images), target,
+                tolerance=config.calibration_tolerance,
+            ))
         calibration["seconds"] = time.time() - start
         calibration["ratio_range"] = [closed, opened]
         result["calibration"] = calibration
@@ -321,9 +341,33 @@ def run_training(config, workdir, *, strategy=None, callbacks=(), verbose=1):
     result.update(report_json)
     result["static_test_accuracy"] = phases.get("static", {}).get("test_accuracy")
     result["phases"] = phases
+    if config.static_reference and config.gating != "none":
+        result["static_reference"] = train_static_reference(
+            config, paths.out / REFERENCE_DIR, result["mean_flops"], result["backbone_flops"],
+            num_classes, strategy=strategy, callbacks=callbacks, verbose=verbose,
+        )
     _save_model(model, paths.out / FINAL_MODEL)
     _save_json(metrics_path, result)
     return result
+
+
+def train_static_reference(config, workdir, mean_flops, backbone_flops, num_classes, **kwargs):
+    """Trains the static network closest in cost below `mean_flops`, same total epochs.
+
+    Returns:
+        `{model, width_multiplier, epochs, flops, flops_ratio, test_accuracy, workdir}`;
+        `flops_ratio` is relative to the dynamic model's own backbone (`backbone_flops`).
+    """
+    name, width, flops = closest_static_below(config.model, mean_flops, num_classes)
+    epochs = config.static_epochs + config.epochs
+    reference_config = config.replace(
+        model=name, width_multiplier=width, gating="none", static_epochs=epochs,
+        init_from=None, static_reference=False, layer_drop=0.0,
+    )
+    metrics = run_training(reference_config, workdir, **kwargs)
+    return {"model": name, "width_multiplier": width, "epochs": epochs, "flops": int(flops),
+            "flops_ratio": float(flops / backbone_flops),
+            "test_accuracy": metrics["test_accuracy"], "workdir": str(workdir)}
 
 
 # Settings that may change between an interrupted run and its resumption.
@@ -375,7 +419,23 @@ def format_results(metrics):
     def fmt(value, spec):
         return "n/a" if value is None else format(value, spec)
 
-    lines = [
+    lines = []
+    reference = metrics.get("static_reference")
+    if reference:
+        dynamic_name = f"{metrics['model']} {metrics['gating']} (dynamic, mean)"
+        static_name = f"{reference['model']} x{reference['width_multiplier']:g} (static)"
+        lines += [
+            "equal-cost comparison (same total epochs; FLOPs relative to the dynamic backbone):",
+            f"  {'network':34s} {'FLOPs ratio':>11s} {'test acc':>9s}",
+            f"  {dynamic_name:34s} "
+            f"{metrics['flops_ratio']:11.3f} {metrics['test_accuracy']:9.4f}",
+            f"  {static_name:34s} "
+            f"{reference['flops_ratio']:11.3f} {reference['test_accuracy']:9.4f}",
+            f"  difference: {100 * (metrics['test_accuracy'] - reference['test_accuracy']):+.2f} "
+            "points for the dynamic model",
+            "",
+        ]
+    lines += [
         f"model                 {metrics['model']} (gating {metrics['gating']})",
         f"static test accuracy  {fmt(metrics.get('static_test_accuracy'), '.4f')}",
         f"test accuracy         {metrics['test_accuracy']:.4f}",

@@ -146,3 +146,20 @@ def test_linear_warmup_values_and_serialization():
     assert float(budget_ops.LinearWarmup(2.0)(123)) == 2.0
     with pytest.raises(ValueError, match="warmup_steps"):
         budget_ops.LinearWarmup(1.0, warmup_steps=-1)
+
+
+def test_distillation_loss_matches_numpy_reference():
+    rng = np.random.default_rng(0)
+    student = rng.normal(size=(6, 10)).astype("float32")
+    teacher = rng.normal(size=(6, 10)).astype("float32") * 3
+    temperature = 4.0
+
+    def log_softmax(x):
+        x = x - x.max(-1, keepdims=True)
+        return x - np.log(np.exp(x).sum(-1, keepdims=True))
+
+    t, s = log_softmax(teacher / temperature), log_softmax(student / temperature)
+    expected = temperature**2 * (np.exp(t) * (t - s)).sum(-1).mean()
+    got = float(budget_ops.distillation_loss(student, teacher, temperature))
+    assert got == pytest.approx(expected, rel=1e-5)
+    assert float(budget_ops.distillation_loss(teacher, teacher, 2.0)) == pytest.approx(0, abs=1e-6)

@@ -64,6 +64,13 @@ class GatedResNet(keras.Model):
             schedule of the step (e.g. `budget_ops.LinearWarmup`).
         target_rate_weight: weight of the per-block target-rate term
             (`budget_ops.target_rate_loss`), a float >= 0 or a schedule.
+        budget_warmup_steps: budget curriculum: the budget the penalties aim at
+            starts at 1.0 (every block run) and tightens linearly to `budget`
+            over this many training steps (0: the budget from the first step).
+        layer_drop: stochastic depth of the blocks an L-Net may gate (those
+            that keep their shape, or all with `gate_downsampling`) while they
+            have no block gate, i.e. in a static backbone (`gating="none"`):
+            each image skips each such block with this probability in training.
 
     Training (`fit`) minimises task loss + budget penalty + target-rate term
     and reports `flops_ratio` (realized, hard decisions), `task_loss`,
@@ -95,6 +102,8 @@ class GatedResNet(keras.Model):
         budget=None,
         budget_weight=1.0,
         target_rate_weight=5.0,
+        budget_warmup_steps=0,
+        layer_drop=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -139,6 +148,17 @@ class GatedResNet(keras.Model):
         self.budget = _check_budget(budget)
         self.budget_weight = _check_weight("budget_weight", budget_weight)
         self.target_rate_weight = _check_weight("target_rate_weight", target_rate_weight)
+        if isinstance(budget_warmup_steps, bool) or not isinstance(
+            budget_warmup_steps, int | np.integer
+        ) or budget_warmup_steps < 0:
+            raise _invalid("budget_warmup_steps", budget_warmup_steps, "an int >= 0")
+        self.budget_warmup_steps = int(budget_warmup_steps)
+        if isinstance(layer_drop, bool) or not isinstance(layer_drop, int | float) or not (
+            0.0 <= layer_drop < 1.0
+        ):
+            raise _invalid("layer_drop", layer_drop, "0 <= layer_drop < 1")
+        self.layer_drop = float(layer_drop)
+        self._distillation = None  # (teacher, weight, temperature), set by `compile`.
 
         use_block_gates = gating in ("layer", "lc")
         use_channel_gates = gating in ("channel", "lc")
@@ -203,6 +223,8 @@ class GatedResNet(keras.Model):
                         init_keep_prob=init_keep_prob,
                         gate_temperature=gate_temperature,
                         gate_noise=gate_noise,
+                        layer_drop=self.layer_drop if (self.gate_downsampling
+                                                       or not changes_shape) else 0.0,
                         name=f"stage{stage + 1}_block{index + 1}",
                     )
                 )
@@ -323,6 +345,8 @@ class GatedResNet(keras.Model):
             "budget": self.budget,
             "budget_weight": _serialize_weight(self.budget_weight),
             "target_rate_weight": _serialize_weight(self.target_rate_weight),
+            "budget_warmup_steps": self.budget_warmup_steps,
+            "layer_drop": self.layer_drop,
         }
 
     @classmethod
@@ -331,10 +355,35 @@ class GatedResNet(keras.Model):
         return cls(**{"gate_downsampling": True, **config})
 
     # FLOPs-aware training -----------------------------------------------------------------
-    def compile(self, *args, budget="unchanged", **kwargs):
-        """`keras.Model.compile`, plus an optional `budget` override (float or None)."""
+    def compile(self, *args, budget="unchanged", teacher=None, distill_weight=0.5,
+                distill_temperature=4.0, **kwargs):
+        """`keras.Model.compile`, plus an optional `budget` override and distillation.
+
+        Args:
+            budget: float or None overrides the model's budget.
+            teacher: optional Keras model (e.g. the static backbone this model was
+                built from). Training then minimises
+                `(1 - distill_weight) * loss + distill_weight * T^2 * KL(teacher_T || self_T)`
+                (Hinton et al. 2015, softmax at temperature T = `distill_temperature`);
+                the teacher runs in inference mode and is not trained or saved.
+            distill_weight: weight of the distillation term, 0 <= weight <= 1.
+            distill_temperature: softmax temperature T > 0.
+            *args, **kwargs: as `keras.Model.compile`.
+        """
         if budget != "unchanged":
             self.budget = _check_budget(budget)
+        if teacher is not None:
+            if isinstance(distill_weight, bool) or not 0.0 <= distill_weight <= 1.0:
+                raise _invalid("distill_weight", distill_weight, "0 <= distill_weight <= 1")
+            if isinstance(distill_temperature, bool) or not distill_temperature > 0:
+                raise _invalid("distill_temperature", distill_temperature, "a number > 0")
+            teacher.trainable = False
+            # Held in a plain object: Keras tracks a model (or a list holding one) assigned
+            # to an attribute as a sublayer, and would save the teacher's weights with ours.
+            self._distillation = _Distillation(teacher, float(distill_weight),
+                                               float(distill_temperature))
+        else:
+            self._distillation = None
         super().compile(*args, **kwargs)
 
     def compile_from_config(self, config):
@@ -354,12 +403,23 @@ class GatedResNet(keras.Model):
             for name in ("flops_ratio", "task_loss", "budget_loss", "rate_loss")
         }
 
+    def budget_at(self, step):
+        """The budget the penalties aim at on training `step` (the curriculum, if any)."""
+        if not self.budget_warmup_steps:
+            return ops.convert_to_tensor(self.budget, "float32")
+        progress = ops.minimum(
+            ops.cast(step, "float32") / float(self.budget_warmup_steps), 1.0
+        )
+        return 1.0 + (self.budget - 1.0) * progress
+
     def target_rate(self, budget=None):
         """Uniform execution rate r* of the gated blocks meeting `budget` (default: the model's)."""
         budget = self.budget if budget is None else budget
         table = self.cost_table
+        if isinstance(budget, int | float | np.floating):
+            budget = float(budget)
         return budget_ops.uniform_target_rate(
-            float(budget), float(table["fixed"]), table["always"], self.controlled_flops,
+            budget, float(table["fixed"]), table["always"], self.controlled_flops,
             self.block_gated, float(table["backbone"]),
         )
 
@@ -385,13 +445,14 @@ class GatedResNet(keras.Model):
             return zero, zero, ratio
         if step is None:
             step = self.optimizer.iterations if getattr(self, "optimizer", None) else 0
+        budget = self.budget_at(step)
         budget_loss = _weight_at(self.budget_weight, step) * budget_ops.budget_penalty(
-            ratio, self.budget
+            ratio, budget
         )
         rate_loss = zero
         if self.block_gated.any():
             rate_loss = _weight_at(self.target_rate_weight, step) * budget_ops.target_rate_loss(
-                gate_info["keep_prob"], self.target_rate(), self.block_gated
+                gate_info["keep_prob"], self.target_rate(budget), self.block_gated
             )
         return budget_loss, rate_loss, ratio
 
@@ -430,6 +491,8 @@ class GatedResNet(keras.Model):
             task_loss = self.compute_loss(
                 x=x, y=y, y_pred=logits, sample_weight=sample_weight, training=True
             )
+            if self._distillation is not None:
+                task_loss = self._distilled_loss(x, logits, task_loss)
             budget_loss, rate_loss, ratio = self.gate_losses(gate_info)
             loss = task_loss + (budget_loss + rate_loss) / _num_replicas()
             self._update_step_metrics(x, loss, task_loss, budget_loss, rate_loss, ratio)
@@ -439,6 +502,12 @@ class GatedResNet(keras.Model):
         gradients = tape.gradient(loss, trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, trainable_weights, strict=True))
         return self._step_logs(self.compute_metrics(x, y, logits, sample_weight=sample_weight))
+
+    def _distilled_loss(self, x, logits, task_loss):
+        teacher, weight, temperature = self._distillation
+        teacher_logits = ops.stop_gradient(teacher(x, training=False))
+        distill = budget_ops.distillation_loss(logits, teacher_logits, temperature)
+        return (1.0 - weight) * task_loss + weight * distill / _num_replicas()
 
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -457,6 +526,16 @@ class GatedResNet(keras.Model):
         if isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
             return {name: ops.reshape(value, (1,)) for name, value in logs.items()}
         return logs
+
+
+class _Distillation:
+    """(teacher, weight, temperature), in an object Keras's attribute tracking ignores."""
+
+    def __init__(self, teacher, weight, temperature):
+        self.teacher, self.weight, self.temperature = teacher, weight, temperature
+
+    def __iter__(self):
+        return iter((self.teacher, self.weight, self.temperature))
 
 
 def _num_replicas():

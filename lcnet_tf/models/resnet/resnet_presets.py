@@ -25,7 +25,8 @@ def _cifar(depth):
             "channel_groups": 2,
             "channel_keep": 0.5,
         },
-        "description": f"CIFAR ResNet-{depth} (He et al. 2016), 3x{blocks} basic blocks, "
+        "description": f"CIFAR ResNet-{depth} (He et al. 2016 family; 8 and 14 are the shallow "
+        f"static references), 3x{blocks} basic blocks, "
         "16/32/64 channels, zero-padding shortcuts, 32x32 input.",
         "dataset": "cifar10",
     }
@@ -50,7 +51,7 @@ def _imagenet(depth, blocks, block_type):
 
 
 RESNET_PRESETS = {
-    **{f"resnet{depth}": _cifar(depth) for depth in (20, 32, 38, 44, 56, 74, 110)},
+    **{f"resnet{depth}": _cifar(depth) for depth in (8, 14, 20, 32, 38, 44, 56, 74, 110)},
     "resnet18": _imagenet(18, (2, 2, 2, 2), "basic"),
     "resnet34": _imagenet(34, (3, 4, 6, 3), "basic"),
     "resnet50": _imagenet(50, (3, 4, 6, 3), "bottleneck"),

@@ -1,0 +1,371 @@
+"""Accuracy vs MFLOPs and vs TFLite latency: static networks against dynamic ones, one schedule.
+
+    python benchmarks/pareto.py --dataset ../shared/data/cifar10_jpeg --epochs 12 \
+        --points resnet8,resnet14,resnet20_w0.625,resnet20,lc_b0.5 --seeds 0
+
+Every point is trained on one schedule of `--epochs` (E) epochs in total: a static point
+trains E epochs (the library's static recipe, `run_training` with `gating="none"`); a dynamic
+point starts from a static parent trained E - G epochs (G = `--gated_epochs`, the split is
+the point's `gated_epochs` if it sets one) and trains G gated epochs, then calibrates. A
+parent is shared by the dynamic points that use it. Each run lives in its own workdir under
+`--out` (`static_<name>_e<E>_s<seed>`, `parent_<model>..._e<S>_s<seed>`,
+`<name>_e<E>_s<seed>`) and is reused when it exists: killed or extended with more points,
+the same command resumes, and a later session adds points instead of redoing them.
+
+Then, for every trained point: test accuracy (all test images), mean realized MFLOPs, TFLite
+batch-1 latency float and int8 (one thread; all points interleaved in one
+`compare_models` run per precision, p50 of per-image medians), and for dynamic points the
+budget-knob curve (the same trained model recalibrated to other budgets). Writes
+`<out>/pareto.json` (one record per trained point and seed) and two plots, and prints the
+table with each dynamic point's margin over the static frontier at its MFLOPs and at its
+float latency (`lcnet_tf.pareto`).
+"""
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from absl import app, flags
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("dataset", "../shared/data/cifar10_jpeg", "TFDS name or prepared directory.")
+flags.DEFINE_string("out", "runs/pareto", "Folder of the cached runs and the report.")
+flags.DEFINE_integer("epochs", 12, "E: total training epochs of every point.")
+flags.DEFINE_integer("gated_epochs", 4, "G: gated epochs of a dynamic point (parent: E - G).")
+flags.DEFINE_list("points", None, "Point names (default: all). See --list.")
+flags.DEFINE_list("seeds", ["0"], "Seeds; runs of one point with other seeds share its name.")
+flags.DEFINE_bool("train", True, "Train missing points (--notrain: report cached ones only).")
+flags.DEFINE_integer("tflite_images", 1000, "Test images for TFLite latency (0: skip TFLite).")
+flags.DEFINE_integer("repeats", 3, "Invokes per image (median).")
+flags.DEFINE_list("knob_budgets", ["0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9"],
+                  "Budgets of the budget-knob curve of dynamic points (empty: skip).")
+flags.DEFINE_integer("knob_images", 2000, "Training images for the knob's calibration.")
+flags.DEFINE_bool("list", False, "Print the known points and exit.")
+flags.DEFINE_string("json_out", None, "Also write the JSON here (e.g. docs/pareto.json).")
+
+
+def _static(model, **overrides):
+    return {"kind": "static", "model": model, "gating": "none", "overrides": overrides}
+
+
+def _dynamic(budget, gating="lc", model="resnet20", parent=None, reuse=None, **overrides):
+    return {"kind": "dynamic", "model": model, "gating": gating, "budget": budget,
+            "parent": parent or {}, "reuse": reuse, "overrides": overrides}
+
+
+# Levers measured in docs/results.md; "kd" = distillation from the parent, "cur" = budget
+# curriculum, "bn" = BatchNorm recalibration, "ld" = parent trained with layer drop.
+LEVERS = {
+    "kd": {"distill_weight": 0.7},
+    "cur": {"budget_curriculum_epochs": 1.0},
+    "bn": {"bn_recalibration_images": 5000},
+}
+
+POINTS = {
+    "resnet8": _static("resnet8"),
+    "resnet14": _static("resnet14"),
+    "resnet20_w0.5": _static("resnet20", width_multiplier=0.5),
+    "resnet20_w0.625": _static("resnet20", width_multiplier=0.625),
+    "resnet20_w0.75": _static("resnet20", width_multiplier=0.75),
+    "resnet20": _static("resnet20"),
+    "resnet32": _static("resnet32"),
+    "resnet8_w1.5": _static("resnet8", width_multiplier=1.5),
+    "lc_b0.5": _dynamic(0.5),
+    "lc_b0.5_bn": _dynamic(0.5, reuse="lc_b0.5", **LEVERS["bn"]),
+    "lc_b0.5_kd": _dynamic(0.5, **LEVERS["kd"]),
+    "lc_b0.5_kd_bn": _dynamic(0.5, reuse="lc_b0.5_kd", **LEVERS["kd"], **LEVERS["bn"]),
+    "lc_b0.5_kd_cur": _dynamic(0.5, **LEVERS["kd"], **LEVERS["cur"]),
+    "lc_b0.5_kd_cur_bn": _dynamic(0.5, reuse="lc_b0.5_kd_cur", **LEVERS["kd"], **LEVERS["cur"],
+                                  **LEVERS["bn"]),
+    "lc_b0.5_ld_kd_cur": _dynamic(0.5, parent={"layer_drop": 0.3}, **LEVERS["kd"],
+                                  **LEVERS["cur"]),
+    "layer_b0.5_kd_cur": _dynamic(0.5, gating="layer", **LEVERS["kd"], **LEVERS["cur"]),
+    "lc_b0.3_kd_cur": _dynamic(0.3, **LEVERS["kd"], **LEVERS["cur"]),
+    "lc32_b0.4_kd_cur": _dynamic(0.4, model="resnet32", **LEVERS["kd"], **LEVERS["cur"]),
+}
+
+
+def _tag(overrides):
+    return "".join(f"_{key}{value:g}" if isinstance(value, float) else f"_{key}{value}"
+                   for key, value in sorted(overrides.items()))
+
+
+def _base_config(**changes):
+    from lcnet_tf.training import get_train_config
+
+    return get_train_config("cpu", dataset=FLAGS.dataset, **changes)
+
+
+def _run(config, workdir, log_name):
+    """`run_training` in this process, its output in a log; returns metrics."""
+    from lcnet_tf.training import run_training
+
+    workdir = Path(workdir)
+    if (workdir / "metrics.json").exists() and (workdir / "model.keras").exists():
+        return json.loads((workdir / "metrics.json").read_text())
+    print(f"[pareto] training {workdir.name} ...", flush=True)
+    start = time.time()
+    metrics = run_training(config, workdir, verbose=2)
+    print(f"[pareto] {workdir.name}: {metrics['test_accuracy']:.4f} in "
+          f"{time.time() - start:.0f} s ({log_name})", flush=True)
+    return metrics
+
+
+def train_point(name, seed):
+    """Trains (or reuses) one point; returns `(workdir, metrics, epochs)` or None if missing."""
+    spec = POINTS[name]
+    out = Path(FLAGS.out)
+    epochs = FLAGS.epochs
+    if spec["kind"] == "static":
+        workdir = out / f"static_{name}_e{epochs}_s{seed}"
+        config = _base_config(model=spec["model"], gating="none", static_epochs=epochs,
+                              seed=seed, **spec["overrides"])
+    else:
+        gated = spec["overrides"].get("gated_epochs", FLAGS.gated_epochs)
+        static_epochs = epochs - gated
+        if static_epochs < 0:
+            raise app.UsageError(f"--gated_epochs {gated} > --epochs {epochs}")
+        parent_dir = out / f"parent_{spec['model']}{_tag(spec['parent'])}_e{static_epochs}_s{seed}"
+        if static_epochs:
+            parent_config = _base_config(model=spec["model"], gating="none",
+                                         static_epochs=static_epochs, seed=seed,
+                                         **spec["parent"])
+            if not FLAGS.train and not (parent_dir / "metrics.json").exists():
+                return None
+            _run(parent_config, parent_dir, "parent")
+        workdir = out / f"{name}_e{epochs}_s{seed}"
+        overrides = {k: v for k, v in spec["overrides"].items() if k != "gated_epochs"}
+        config = _base_config(
+            model=spec["model"], gating=spec["gating"], budget=spec["budget"], epochs=gated,
+            static_epochs=static_epochs, seed=seed,
+            init_from=str(parent_dir / "static.keras") if static_epochs else None,
+            **overrides,
+        )
+        if spec["reuse"] and not (workdir / "metrics.json").exists():
+            source = out / f"{spec['reuse']}_e{epochs}_s{seed}"
+            if (source / "gated_trained.keras").exists():
+                workdir.mkdir(parents=True, exist_ok=True)
+                for item in ("gated_trained.keras", "phases.json"):
+                    shutil.copy(source / item, workdir / item)
+            elif not FLAGS.train:
+                return None
+            else:
+                train_point(spec["reuse"], seed)
+                return train_point(name, seed)
+    if not FLAGS.train and not (workdir / "metrics.json").exists():
+        return None
+    metrics = _run(config, workdir, name)
+    return workdir, metrics, epochs
+
+
+def _tflite_files(workdir, calibration_images):
+    import keras
+
+    import lcnet_tf  # noqa: F401  (registers the model classes for loading)
+    from lcnet_tf.export import to_tflite
+
+    files = {}
+    model = None
+    for variant in ("none", "int8"):
+        path = Path(workdir) / f"model_{variant}.tflite"
+        if not path.exists():
+            if model is None:
+                model = keras.saving.load_model(Path(workdir) / "model.keras", compile=False)
+            to_tflite(model, str(path) + ".tmp", quantize=variant,
+                      representative_data=calibration_images if variant == "int8" else None)
+            os.replace(str(path) + ".tmp", path)
+        files[variant] = str(path)
+    return files
+
+
+def knob_curve(workdir, budgets):
+    """Test accuracy and realized ratio of the same trained model at other budgets (cached)."""
+    import keras
+
+    from lcnet_tf import data as data_lib
+    from lcnet_tf.training import calibrate_budget, flops_ratio_range, gate_report
+
+    cache = Path(workdir) / "knob.json"
+    curve = json.loads(cache.read_text()) if cache.exists() else {}
+    todo = [b for b in budgets if f"{b:g}" not in curve]
+    if not todo:
+        return [curve[f"{b:g}"] for b in budgets if curve.get(f"{b:g}")]
+    model = keras.saving.load_model(Path(workdir) / "model.keras", compile=False)
+    builder = data_lib.resolve_dataset(FLAGS.dataset)
+    calibration = data_lib.make_dataset(builder, "train", batch_size=500, training=False,
+                                        take=FLAGS.knob_images, cache=False)
+    test = data_lib.make_dataset(builder, "test", batch_size=500, training=False, cache=False)
+    closed, opened = flops_ratio_range(model)
+    for budget in todo:
+        if not closed <= budget <= opened:
+            curve[f"{budget:g}"] = None
+            continue
+        calibrate_budget(model, calibration, budget, tolerance=0.004)
+        report = gate_report(model, test)
+        curve[f"{budget:g}"] = {"budget": budget, "test_accuracy": report["test_accuracy"],
+                                "flops_ratio": report["flops_ratio"],
+                                "mflops": report["mean_flops"] / 1e6}
+        cache.write_text(json.dumps(curve, indent=2))
+    return [curve[f"{b:g}"] for b in budgets if curve.get(f"{b:g}")]
+
+
+def main(argv):
+    del argv
+    from lcnet_tf import pareto
+
+    if FLAGS.list:
+        for name, spec in POINTS.items():
+            print(f"{name:22s} {json.dumps({k: v for k, v in spec.items() if v})}")
+        return
+    names = FLAGS.points or list(POINTS)
+    unknown = [n for n in names if n not in POINTS]
+    if unknown:
+        raise app.UsageError(f"Invalid value for --points: unknown {unknown}; see --list.")
+    seeds = [int(s) for s in FLAGS.seeds]
+    records, workdirs = [], {}
+    for name in names:
+        for seed in seeds:
+            trained = train_point(name, seed)
+            if trained is None:
+                print(f"[pareto] {name} seed {seed}: not trained (--notrain), skipped")
+                continue
+            workdir, metrics, epochs = trained
+            spec = POINTS[name]
+            record = {
+                "name": name, "kind": spec["kind"], "model": spec["model"],
+                "gating": spec["gating"], "budget": spec.get("budget"), "epochs": epochs,
+                "gated_epochs": (spec["overrides"].get("gated_epochs", FLAGS.gated_epochs)
+                                 if spec["kind"] == "dynamic" else 0),
+                "seed": seed, "settings": {**spec["overrides"],
+                                           **{f"parent_{k}": v
+                                              for k, v in spec.get("parent", {}).items()}},
+                "mflops": metrics["mean_flops"] / 1e6,
+                "flops_ratio": metrics["flops_ratio"],
+                "backbone_mflops": metrics["backbone_flops"] / 1e6,
+                "test_accuracy": metrics["test_accuracy"],
+                "flops_cv": metrics.get("flops_cv"),
+                "per_block_rate": metrics.get("per_block_rate"),
+                "workdir": str(workdir),
+                "tflite_ms_float": None, "tflite_ms_int8": None,
+            }
+            phases = metrics.get("phases", {})
+            record["train_seconds"] = sum(p.get("seconds", 0) for p in phases.values()
+                                          if isinstance(p, dict))
+            records.append(record)
+            workdirs[(name, seed)] = workdir
+
+    if FLAGS.tflite_images and records:
+        from lcnet_tf.export.benchmark import compare_models, load_images
+
+        calibration, _ = load_images(FLAGS.dataset, "train", 256)
+        images, labels = load_images(FLAGS.dataset, "test", FLAGS.tflite_images)
+        files = {(r["name"], r["seed"]): _tflite_files(r["workdir"], calibration)
+                 for r in records}
+        for variant, key in (("none", "tflite_ms_float"), ("int8", "tflite_ms_int8")):
+            models = {f"{name}@{seed}": paths[variant] for (name, seed), paths in files.items()}
+            reference = next(iter(models))
+            print(f"[pareto] TFLite {variant}: {len(models)} models interleaved, "
+                  f"{len(images)} images x {FLAGS.repeats} invokes", flush=True)
+            summary, _ = compare_models(models, images, labels, reference=reference,
+                                        repeats=FLAGS.repeats)
+            for record in records:
+                row = summary[f"{record['name']}@{record['seed']}"]
+                record[key] = row["latency_ms"]["p50"]
+                record[key.replace("_ms_", "_mean_ms_")] = row["latency_ms"]["mean"]
+
+    budgets = [float(b) for b in FLAGS.knob_budgets if b]
+    for record in records:
+        if record["kind"] == "dynamic" and budgets and record["gating"] in ("layer", "lc"):
+            record["knob"] = knob_curve(record["workdir"], budgets)
+
+    merged = pareto.median_by_name(records)
+    statics = [r for r in merged if r["kind"] == "static"]
+    lines = [f"schedule: {FLAGS.epochs} epochs per point (dynamic: E - G static + G gated, "
+             f"G = {FLAGS.gated_epochs} unless the point says); seeds {seeds}; medians",
+             f"{'name':22s} {'kind':8s} {'MFLOPs':>7s} {'acc':>7s} {'float ms':>9s} "
+             f"{'int8 ms':>8s} {'margin@FLOPs':>13s} {'margin@ms':>10s}"]
+    flops_frontier = pareto.static_frontier(statics, "mflops")
+    latency_frontier = pareto.static_frontier(statics, "tflite_ms_float")
+    for row in sorted(merged, key=lambda r: r["mflops"]):
+        by_flops = by_latency = None
+        if row["kind"] == "dynamic":
+            by_flops = pareto.margin(row, flops_frontier, "mflops")
+            by_latency = pareto.margin(row, latency_frontier, "tflite_ms_float")
+            row["margin_at_flops"], row["margin_at_latency"] = by_flops, by_latency
+
+        def fmt(value, spec, scale=1.0):
+            return "-" if value is None else format(value * scale, spec)
+
+        lines.append(
+            f"{row['name']:22s} {row['kind']:8s} {row['mflops']:7.2f} "
+            f"{fmt(row['test_accuracy'], '7.2%')} {fmt(row['tflite_ms_float'], '9.3f')} "
+            f"{fmt(row['tflite_ms_int8'], '8.3f')} {fmt(by_flops, '+13.2f', 100)} "
+            f"{fmt(by_latency, '+10.2f', 100)}"
+        )
+    table = "\n".join(lines)
+    print(table)
+    out = Path(FLAGS.out)
+    payload = {
+        "schedule": {"epochs": FLAGS.epochs, "gated_epochs": FLAGS.gated_epochs,
+                     "dataset": FLAGS.dataset, "tflite_images": FLAGS.tflite_images,
+                     "repeats": FLAGS.repeats, "threads": 1,
+                     "flops_convention": "1 multiply-accumulate = 1 FLOP, gates included",
+                     "latency": "p50 over images of the per-image median of repeats, "
+                                "all points interleaved in one run per precision"},
+        "points": [{k: v for k, v in r.items() if k != "workdir"} for r in records],
+        "table": table,
+    }
+    (out / "pareto.json").write_text(json.dumps(payload, indent=2))
+    if FLAGS.json_out:
+        Path(FLAGS.json_out).write_text(json.dumps(payload, indent=2))
+    plot(merged, flops_frontier, latency_frontier, out)
+    print(f"[pareto] wrote {out / 'pareto.json'}, {out / 'pareto_flops.png'}, "
+          f"{out / 'pareto_latency.png'}")
+
+
+def plot(rows, flops_frontier, latency_frontier, out):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for cost_key, frontier, label, filename in (
+        ("mflops", flops_frontier, "mean realized MFLOPs (1 MAC = 1 FLOP)", "pareto_flops.png"),
+        ("tflite_ms_float", latency_frontier, "TFLite float p50 ms (1 thread, batch 1)",
+         "pareto_latency.png"),
+    ):
+        figure, axis = plt.subplots(figsize=(7, 4.5))
+        if frontier:
+            axis.plot([p[cost_key] for p in frontier],
+                      [100 * p["test_accuracy"] for p in frontier], "k-", lw=1,
+                      label="static frontier")
+        for row in rows:
+            if row.get(cost_key) is None:
+                continue
+            static = row["kind"] == "static"
+            axis.plot(row[cost_key], 100 * row["test_accuracy"], "s" if static else "o",
+                      color="gray" if static else None, label=None if static else row["name"])
+            axis.annotate(row["name"], (row[cost_key], 100 * row["test_accuracy"]),
+                          fontsize=6, xytext=(3, 3), textcoords="offset points")
+            knob = row.get("knob")
+            if cost_key == "mflops" and knob:
+                axis.plot([k["mflops"] for k in knob], [100 * k["test_accuracy"] for k in knob],
+                          ":", lw=1)
+        axis.set_xlabel(label)
+        axis.set_ylabel("CIFAR-10 test accuracy (%)")
+        axis.set_title(f"{FLAGS.epochs} epochs per point; dotted: budget knob (recalibrated)",
+                       fontsize=9)
+        axis.legend(fontsize=6, loc="lower right")
+        axis.grid(alpha=0.3)
+        figure.tight_layout()
+        figure.savefig(out / filename, dpi=120)
+        plt.close(figure)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,86 @@
+"""Accuracy-cost frontiers: is a dynamic model above the static networks of the same cost?
+
+Pure functions over plain records (dicts with a cost key and `test_accuracy`), used by
+`benchmarks/pareto.py`, the main job's printed comparison and the docs.
+
+A static frontier is the upper envelope of the static points: sorted by cost, a point belongs
+to it when no cheaper-or-equal point is at least as accurate. Between two frontier points the
+frontier is the straight line joining them (the accuracy a mix of the two networks would
+reach by sending each image to one of them at random, in proportion). A dynamic point's
+*margin* is its accuracy minus the frontier at its own cost; outside the frontier's cost
+range the margin is undefined (None), never extrapolated.
+"""
+
+import numpy as np
+
+
+def static_frontier(points, cost_key="mflops"):
+    """The Pareto-optimal static points, cheapest first.
+
+    Args:
+        points: iterable of dicts with `cost_key` and `test_accuracy` (runs of
+            one configuration should be merged first, e.g. by `median_by_name`).
+        cost_key: the cost to sort by, e.g. "mflops" or "tflite_ms_float".
+
+    Returns:
+        List of the points on the frontier, by increasing cost (and accuracy).
+
+    Example:
+        >>> static_frontier([{"mflops": 1, "test_accuracy": .8},
+        ...                  {"mflops": 2, "test_accuracy": .7}])  # only the first
+    """
+    usable = [p for p in points if p.get(cost_key) is not None
+              and p.get("test_accuracy") is not None]
+    ordered = sorted(usable, key=lambda p: (p[cost_key], -p["test_accuracy"]))
+    frontier = []
+    for point in ordered:
+        if not frontier or point["test_accuracy"] > frontier[-1]["test_accuracy"]:
+            frontier.append(point)
+    return frontier
+
+
+def frontier_accuracy(frontier, cost, cost_key="mflops"):
+    """The frontier's accuracy at `cost`, linear between the two points around it.
+
+    Returns:
+        A float, or None when `cost` lies outside the frontier's cost range.
+    """
+    if not frontier:
+        return None
+    costs = np.array([p[cost_key] for p in frontier], dtype=np.float64)
+    accuracies = np.array([p["test_accuracy"] for p in frontier], dtype=np.float64)
+    if cost < costs[0] or cost > costs[-1]:
+        return None
+    return float(np.interp(cost, costs, accuracies))
+
+
+def margin(point, frontier, cost_key="mflops"):
+    """`point`'s accuracy minus the frontier's at its cost (None outside the frontier)."""
+    cost = point.get(cost_key)
+    if cost is None:
+        return None
+    reference = frontier_accuracy(frontier, cost, cost_key)
+    return None if reference is None else float(point["test_accuracy"] - reference)
+
+
+def median_by_name(records, keys=("test_accuracy", "mflops", "tflite_ms_float",
+                                  "tflite_ms_int8", "flops_ratio")):
+    """Merges records of one `name` (several seeds) into one with the median of `keys`.
+
+    Returns:
+        List of dicts: the first record of each name with `keys` replaced by
+        medians over its runs (None where no run has the key), plus `seeds`.
+    """
+    groups = {}
+    for record in records:
+        groups.setdefault(record["name"], []).append(record)
+    merged = []
+    for name, group in groups.items():
+        row = dict(group[0])
+        for key in keys:
+            values = [r[key] for r in group if r.get(key) is not None]
+            row[key] = float(np.median(values)) if values else None
+        row["seeds"] = sorted(r.get("seed") for r in group)
+        row["name"] = name
+        merged.append(row)
+    return merged

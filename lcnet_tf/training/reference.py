@@ -1,0 +1,49 @@
+"""The equal-cost static reference of a dynamic model: the static network to beat."""
+
+from lcnet_tf import flops as flops_lib
+from lcnet_tf.models import create_model, get_preset, list_models
+
+# Width multipliers tried for every preset of the dynamic model's family. Multiples of 8 channels
+# (0.5, 0.75 of 16/32/64) run at full XNNPACK speed; 0.625 (10/20/40) does not (docs/results.md).
+REFERENCE_WIDTHS = (0.5, 0.625, 0.75, 1.0)
+
+
+def reference_candidates(model_name, num_classes=10):
+    """Static networks of the family of `model_name`: `(model, width_multiplier, backbone FLOPs)`.
+
+    The family is every registered preset with the same dataset, block type and stem
+    (for CIFAR ResNets: ResNet-8, 14, 20, 32, ...): those no deeper than `model_name` at
+    each of `REFERENCE_WIDTHS`, deeper ones at full width only (deep and thin networks are
+    slow to train and to run for their FLOPs).
+    """
+    depth = sum(get_preset(model_name)["kwargs"]["stage_blocks"])
+    preset = get_preset(model_name)
+    kwargs = preset["kwargs"]
+    candidates = []
+    for name in list_models():
+        other = get_preset(name)
+        if other["dataset"] != preset["dataset"] or any(
+            other["kwargs"][key] != kwargs[key] for key in ("block_type", "stem", "image_size")
+        ):
+            continue
+        deeper = sum(other["kwargs"]["stage_blocks"]) > depth
+        for width in (1.0,) if deeper else REFERENCE_WIDTHS:
+            model = create_model(name, gating="none", num_classes=num_classes,
+                                 width_multiplier=width)
+            candidates.append((name, width, flops_lib.backbone_flops(model)))
+    return sorted(candidates, key=lambda item: item[2])
+
+
+def closest_static_below(model_name, mean_flops, num_classes=10):
+    """The costliest static candidate whose FLOPs do not exceed `mean_flops`.
+
+    Returns:
+        `(model, width_multiplier, backbone_flops)`, or the cheapest candidate when
+        every candidate costs more than `mean_flops`.
+
+    Example:
+        >>> closest_static_below("resnet20", 0.45 * 40.6e6)   # ("resnet20", 0.625, 15.9e6)
+    """
+    candidates = reference_candidates(model_name, num_classes)
+    below = [item for item in candidates if item[2] <= mean_flops]
+    return below[-1] if below else candidates[0]

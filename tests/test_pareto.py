@@ -1,0 +1,55 @@
+"""lcnet_tf.pareto: the static frontier, its interpolation and a dynamic point's margin."""
+
+import pytest
+
+from lcnet_tf import pareto
+
+
+def point(name, mflops, accuracy, kind="static", seed=0, ms=None):
+    return {"name": name, "kind": kind, "mflops": mflops, "test_accuracy": accuracy,
+            "seed": seed, "tflite_ms_float": ms}
+
+
+STATICS = [
+    point("r8", 12.3, 0.78), point("w0.625", 16.0, 0.807), point("r14", 26.4, 0.825),
+    point("dominated", 20.0, 0.79), point("r20", 40.6, 0.83),
+]
+
+
+def test_frontier_keeps_only_undominated_points_by_cost():
+    names = [p["name"] for p in pareto.static_frontier(STATICS)]
+    assert names == ["r8", "w0.625", "r14", "r20"]
+
+
+def test_frontier_accuracy_interpolates_and_refuses_to_extrapolate():
+    frontier = pareto.static_frontier(STATICS)
+    assert pareto.frontier_accuracy(frontier, 12.3) == pytest.approx(0.78)
+    # Halfway between w0.625 (16.0, 0.807) and r14 (26.4, 0.825).
+    assert pareto.frontier_accuracy(frontier, 21.2) == pytest.approx(0.816)
+    assert pareto.frontier_accuracy(frontier, 5.0) is None
+    assert pareto.frontier_accuracy(frontier, 50.0) is None
+    assert pareto.frontier_accuracy([], 10.0) is None
+
+
+def test_margin_of_a_dynamic_point_above_and_below():
+    frontier = pareto.static_frontier(STATICS)
+    above = point("dyn", 21.2, 0.831, kind="dynamic")
+    below = point("dyn", 21.2, 0.80, kind="dynamic")
+    assert pareto.margin(above, frontier) == pytest.approx(0.015)
+    assert pareto.margin(below, frontier) == pytest.approx(-0.016)
+    assert pareto.margin(point("dyn", 3.0, 0.9, kind="dynamic"), frontier) is None
+
+
+def test_frontier_by_latency_skips_points_without_a_measurement():
+    statics = [point("a", 1, 0.7, ms=0.1), point("b", 2, 0.8, ms=None), point("c", 3, 0.9, ms=0.3)]
+    names = [p["name"] for p in pareto.static_frontier(statics, "tflite_ms_float")]
+    assert names == ["a", "c"]
+
+
+def test_median_by_name_merges_seeds():
+    runs = [point("r8", 12.3, 0.78, seed=0), point("r8", 12.3, 0.79, seed=1),
+            point("r8", 12.3, 0.70, seed=2), point("r14", 26.4, 0.82)]
+    merged = {p["name"]: p for p in pareto.median_by_name(runs)}
+    assert merged["r8"]["test_accuracy"] == pytest.approx(0.78)
+    assert merged["r8"]["seeds"] == [0, 1, 2]
+    assert merged["r14"]["tflite_ms_float"] is None

@@ -1,0 +1,138 @@
+"""Training levers against the static frontier: distillation, budget curriculum, layer drop,
+BatchNorm recalibration, width multiplier and the shallow static presets."""
+
+import keras
+import numpy as np
+import pytest
+
+import lcnet_tf
+from lcnet_tf import flops as flops_lib
+from lcnet_tf.training import recalibrate_batch_norm
+
+RNG = np.random.default_rng(0)
+IMAGES = RNG.integers(0, 256, (16, 32, 32, 3)).astype("uint8")
+LABELS = RNG.integers(0, 10, (16,)).astype("int32")
+
+
+def compiled(model, **kwargs):
+    model.compile(keras.optimizers.SGD(0.01),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  jit_compile=False, **kwargs)
+    return model
+
+
+def conv_macs(kernel, in_channels, out_channels, size):
+    return kernel * kernel * in_channels * out_channels * size * size
+
+
+def cifar_resnet_by_hand(blocks, widths=(16, 32, 64), classes=10):
+    total = conv_macs(3, 3, widths[0], 32)
+    in_channels = widths[0]
+    for width, size in zip(widths, (32, 16, 8), strict=True):
+        for _ in range(blocks):
+            total += conv_macs(3, in_channels, width, size) + conv_macs(3, width, width, size)
+            in_channels = width
+    return total + 8 * 8 * widths[-1] + widths[-1] * classes
+
+
+@pytest.mark.parametrize("name, blocks, multiplier, widths", [
+    ("resnet8", 1, 1.0, (16, 32, 64)),
+    ("resnet14", 2, 1.0, (16, 32, 64)),
+    ("resnet20", 3, 0.625, (10, 20, 40)),
+    ("resnet20", 3, 0.5, (8, 16, 32)),
+    ("resnet8", 1, 1.5, (24, 48, 96)),
+])
+def test_static_references_flops_by_hand(name, blocks, multiplier, widths):
+    model = lcnet_tf.create_model(name, gating="none", width_multiplier=multiplier)
+    assert model.stage_widths == widths
+    assert flops_lib.backbone_flops(model) == cifar_resnet_by_hand(blocks, widths)
+
+
+@pytest.mark.parametrize("multiplier", [0, -1, True, "0.5"])
+def test_bad_width_multiplier_is_a_clear_error(multiplier):
+    with pytest.raises(ValueError, match="Invalid value for `width_multiplier`"):
+        lcnet_tf.create_model("resnet20", width_multiplier=multiplier)
+
+
+def test_budget_curriculum_tightens_linearly_and_round_trips():
+    model = lcnet_tf.create_model("resnet8", gating="layer", budget=0.4, budget_warmup_steps=10)
+    assert float(model.budget_at(0)) == pytest.approx(1.0)
+    assert float(model.budget_at(5)) == pytest.approx(0.7)
+    assert float(model.budget_at(50)) == pytest.approx(0.4)
+    # The target rate follows the curriculum's budget: (almost) all blocks at the start; the
+    # gate networks' own FLOPs keep a ratio of exactly 1.0 out of reach.
+    assert float(model.target_rate(model.budget_at(0))) > 0.99
+    assert float(model.target_rate(model.budget_at(50))) == pytest.approx(
+        float(model.target_rate()))
+    clone = lcnet_tf.GatedResNet.from_config(model.get_config())
+    assert clone.budget_warmup_steps == 10
+    with pytest.raises(ValueError, match="budget_warmup_steps"):
+        lcnet_tf.create_model("resnet8", budget_warmup_steps=-1)
+
+
+def test_layer_drop_only_on_gateable_blocks_and_only_in_training():
+    model = lcnet_tf.create_model("resnet14", gating="none", layer_drop=0.5)
+    rates = {block.name: block.layer_drop for block in model.blocks}
+    # Shape-changing blocks (first of stages 2 and 3) always run, as with the L-Net.
+    assert rates == {"stage1_block1": 0.5, "stage1_block2": 0.5, "stage2_block1": 0.0,
+                     "stage2_block2": 0.5, "stage3_block1": 0.0, "stage3_block2": 0.5}
+    block = model.blocks[0]
+    x = keras.ops.convert_to_tensor(RNG.normal(size=(64, 32, 32, 16)).astype("float32"))
+    inference = [keras.ops.convert_to_numpy(block(x, training=False)[0]) for _ in range(2)]
+    np.testing.assert_array_equal(inference[0], inference[1])
+    trained = keras.ops.convert_to_numpy(block(x, training=True)[0])
+    shortcut_only = keras.ops.convert_to_numpy(keras.ops.relu(x))
+    dropped = np.all(np.isclose(trained, shortcut_only), axis=(1, 2, 3))
+    assert 0.2 < dropped.mean() < 0.8  # about half of the images skipped the branch
+    clone = lcnet_tf.GatedResNet.from_config(model.get_config())
+    assert [b.layer_drop for b in clone.blocks] == list(rates.values())
+
+
+def test_distillation_uses_the_teacher_and_does_not_save_it(tmp_path):
+    teacher = lcnet_tf.create_model("resnet8", gating="none")
+    student = lcnet_tf.create_model("resnet8", gating="lc", budget=0.6)
+    weights_before = len(student.weights)
+    compiled(student, teacher=teacher, distill_weight=1.0, distill_temperature=2.0)
+    assert len(student.weights) == weights_before
+    logs = student.train_on_batch(IMAGES, LABELS, return_dict=True)
+    # With weight 1 the task loss is the distillation term alone: recompute it.
+    student_logits = student(IMAGES, training=False)
+    assert np.isfinite(logs["task_loss"]) and logs["task_loss"] > 0
+    path = tmp_path / "student.keras"
+    student.save(path)
+    restored = keras.saving.load_model(path, compile=False)
+    assert len(restored.weights) == weights_before
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(restored(IMAGES)),
+                               keras.ops.convert_to_numpy(student_logits), atol=1e-5)
+    for bad in ({"distill_weight": 1.5}, {"distill_temperature": 0.0}):
+        with pytest.raises(ValueError, match="distill"):
+            compiled(lcnet_tf.create_model("resnet8"), teacher=teacher, **bad)
+
+
+def test_distillation_weight_zero_equals_plain_training_loss():
+    teacher = lcnet_tf.create_model("resnet8", gating="none")
+    model = lcnet_tf.create_model("resnet8", gating="none")
+    plain = compiled(lcnet_tf.create_model("resnet8", gating="none"))
+    plain.set_weights(model.get_weights())
+    compiled(model, teacher=teacher, distill_weight=0.0)
+    keras.utils.set_random_seed(1)
+    with_teacher = model.train_on_batch(IMAGES, LABELS, return_dict=True)["task_loss"]
+    keras.utils.set_random_seed(1)
+    without = plain.train_on_batch(IMAGES, LABELS, return_dict=True)["task_loss"]
+    assert with_teacher == pytest.approx(without, rel=1e-5)
+
+
+def test_recalibrate_batch_norm_sets_the_average_of_batch_statistics():
+    model = lcnet_tf.create_model("resnet8", gating="lc")
+    images = RNG.integers(0, 256, (40, 32, 32, 3)).astype("uint8")
+    stem_bn = model.stem_layers[1]
+    stem_conv = model.stem_layers[0]
+    seen = recalibrate_batch_norm(model, [images[:20], images[20:]])
+    assert seen == 40
+    normalized = model._normalize(keras.ops.convert_to_tensor(images.astype("float32")), False)
+    features = keras.ops.convert_to_numpy(stem_conv(normalized))
+    batch_means = [features[:20].mean(axis=(0, 1, 2)), features[20:].mean(axis=(0, 1, 2))]
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(stem_bn.moving_mean),
+                               np.mean(batch_means, axis=0), rtol=1e-4, atol=1e-5)
+    assert stem_bn.momentum == 0.9  # restored
+    assert not any(block.deterministic_gates for block in model.blocks)
