@@ -11,7 +11,9 @@ times; the step time of a model is the median over all its timed steps, and each
 gives one ratio of medians (their min-max range is printed), so that a burst of load on a
 shared machine moves a few steps, not the result. (Timing whole `fit` calls instead gave wall
 times quantized to multiples of ~2.55 s here, identical for both models.)
-Target: LC-Net / backbone time ratio <= 1.25.
+Target: LC-Net / backbone time ratio <= 1.25. `--distill` adds "LC-Net + KD": the gated model
+trained with distillation from the static backbone (`compile(teacher=...)`), whose extra
+teacher forward pass is the price of that lever.
 """
 
 import time
@@ -29,6 +31,7 @@ flags.DEFINE_integer("steps", 20, "Timed steps per measurement.")
 flags.DEFINE_integer("warmup", 3, "Untimed steps (compilation) before measuring.")
 flags.DEFINE_integer("repeats", 5, "Alternating measurements per model (medians reported).")
 flags.DEFINE_string("jit_compile", "auto", "auto | true | false.")
+flags.DEFINE_bool("distill", True, "Also time LC-Net trained with distillation from the backbone.")
 FLAGS = flags.FLAGS
 
 
@@ -39,13 +42,14 @@ def _batch(batch_size):
     return tf.constant(images), tf.constant(labels)
 
 
-def _compiled(name, gating, jit_compile):
+def _compiled(name, gating, jit_compile, teacher=None):
     budget = None if gating == "none" else 0.5
     model = lcnet_tf.create_model(name, gating=gating, budget=budget)
+    extra = {"teacher": teacher, "distill_weight": 0.7} if teacher is not None else {}
     model.compile(
         keras.optimizers.SGD(0.01, momentum=0.9, nesterov=True),
         keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"], jit_compile=jit_compile,
+        metrics=["accuracy"], jit_compile=jit_compile, **extra,
     )
     return model
 
@@ -67,6 +71,8 @@ def main(argv):
     rows = []
     for name in FLAGS.models:
         models = {gating: _compiled(name, gating, jit) for gating in ("none", "lc")}
+        if FLAGS.distill:
+            models["lc_kd"] = _compiled(name, "lc", jit, teacher=models["none"])
         for model in models.values():
             _step_seconds(model, batch, FLAGS.warmup)
         steps = {gating: [] for gating in models}
@@ -78,18 +84,24 @@ def main(argv):
                 steps[gating].extend(times)
                 medians[gating] = float(np.median(times))
             ratios.append(medians["lc"] / medians["none"])
+            kd = f", {medians['lc_kd']:.3f} s LC-Net + KD" if "lc_kd" in medians else ""
             print(f"{name} repeat {repeat + 1}/{FLAGS.repeats}: step {medians['none']:.3f} s "
-                  f"backbone, {medians['lc']:.3f} s LC-Net, ratio {ratios[-1]:.3f}", flush=True)
+                  f"backbone, {medians['lc']:.3f} s LC-Net{kd}, ratio {ratios[-1]:.3f}",
+                  flush=True)
         plain_step, gated_step = (float(np.median(steps[g])) for g in ("none", "lc"))
+        kd_step = float(np.median(steps["lc_kd"])) if "lc_kd" in steps else None
         rows.append((name, FLAGS.batch_size / plain_step, FLAGS.batch_size / gated_step,
-                     gated_step / plain_step, min(ratios), max(ratios)))
+                     gated_step / plain_step, min(ratios), max(ratios), kd_step and (
+                         FLAGS.batch_size / kd_step, kd_step / plain_step)))
     print(f"\nbatch {FLAGS.batch_size}, {FLAGS.steps} timed steps x {FLAGS.repeats} repeats, "
           f"jit_compile={jit}; median step times")
     print(f"{'model':10s} {'backbone img/s':>15s} {'LC-Net img/s':>13s} {'ratio':>7s} "
-          f"{'ratio range':>13s}")
-    for name, plain, gated, ratio, low, high in rows:
+          f"{'ratio range':>13s}  {'LC-Net+KD img/s, ratio':>22s}")
+    for name, plain, gated, ratio, low, high, kd in rows:
         flag = "ok" if ratio <= 1.25 else "ABOVE 1.25"
-        print(f"{name:10s} {plain:15.0f} {gated:13.0f} {ratio:7.3f} {low:6.3f}-{high:.3f}  {flag}")
+        kd_text = f"{kd[0]:15.0f} {kd[1]:6.3f}" if kd else ""
+        print(f"{name:10s} {plain:15.0f} {gated:13.0f} {ratio:7.3f} {low:6.3f}-{high:.3f}  "
+              f"{flag:10s} {kd_text}")
 
 
 if __name__ == "__main__":

@@ -35,14 +35,19 @@ def scale_widths(stage_widths, width_multiplier):
     return tuple(max(1, int(round(width * width_multiplier))) for width in stage_widths)
 
 
-def create_model(name, *, gating="lc", num_classes=10, width_multiplier=1.0, **overrides):
+# Classes of the dataset a preset is made for: the default head of `create_model`.
+DATASET_CLASSES = {"cifar10": 10, "cifar100": 100, "imagenet2012": 1000}
+
+
+def create_model(name, *, gating="lc", num_classes=None, width_multiplier=1.0, **overrides):
     """Builds a registered model.
 
     Args:
         name: a name from `list_models()`, e.g. "resnet20".
         gating: "none" (static backbone), "layer" (L-Net block gates),
             "channel" (C-Net channel-group gates) or "lc" (both).
-        num_classes: classifier outputs.
+        num_classes: classifier outputs; None takes the preset's dataset's (10 for the
+            CIFAR presets, 1000 for the ImageNet ones).
         width_multiplier: scales every stage width of the preset (rounded to ints,
             `scale_widths`), e.g. 0.625 turns ResNet-20's 16/32/64 into 10/20/40. Widths
             that are multiples of 8 run at full speed in XNNPACK; odd ones do not
@@ -62,6 +67,8 @@ def create_model(name, *, gating="lc", num_classes=10, width_multiplier=1.0, **o
             f"Invalid value for `gating`: expected one of {GATINGS}. Received: gating={gating!r}"
         )
     model_cls = _REGISTRY[name][0]
+    if num_classes is None:
+        num_classes = DATASET_CLASSES[preset["dataset"]]
     kwargs = {**preset["kwargs"], "gating": gating, "num_classes": num_classes, **overrides}
     kwargs["stage_widths"] = scale_widths(kwargs["stage_widths"], width_multiplier)
     kwargs.setdefault("name", f"{name}_{gating}")

@@ -8,7 +8,7 @@ from lcnet_tf.models import create_model, get_preset, list_models
 REFERENCE_WIDTHS = (0.5, 0.625, 0.75, 1.0)
 
 
-def reference_candidates(model_name, num_classes=10):
+def reference_candidates(model_name, num_classes=None):
     """Static networks of the family of `model_name`: `(model, width_multiplier, backbone FLOPs)`.
 
     The family is every registered preset with the same dataset, block type and stem
@@ -34,7 +34,7 @@ def reference_candidates(model_name, num_classes=10):
     return sorted(candidates, key=lambda item: item[2])
 
 
-def closest_static_below(model_name, mean_flops, num_classes=10):
+def closest_static_below(model_name, mean_flops, num_classes=None):
     """The costliest static candidate whose FLOPs do not exceed `mean_flops`.
 
     Returns:

@@ -96,3 +96,44 @@ def test_uint8_and_float32_inputs_give_the_same_logits(resnet20):
     np.testing.assert_array_equal(
         np.asarray(resnet20(images[:1])), np.asarray(resnet20(images[:1].astype("float32")))
     )
+
+
+def test_wrong_size_after_a_first_predict_raises_in_every_traced_path():
+    import keras
+    import tensorflow as tf
+
+    model = lcnet_tf.create_model("resnet8", gating="lc")
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    good = np.zeros((2, 32, 32, 3), "uint8")
+    model.predict(good, verbose=0)
+    labels = np.zeros((2,), "int32")
+    for size in (17, 64):
+        bad = np.zeros((2, size, size, 3), "uint8")
+        with pytest.raises(Exception, match=r"expected a batch of images of shape \(batch, 32"):
+            model.predict(bad, verbose=0)
+        with pytest.raises(Exception, match=r"expected a batch of images of shape \(batch, 32"):
+            model.evaluate(bad, labels, verbose=0)
+
+    @tf.function(input_signature=[tf.TensorSpec((None, None, None, 3), tf.uint8)])
+    def users_function(images):
+        return model(images)
+
+    assert users_function(good).shape == (2, 10)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"\(batch, 32, 32, 3\)"):
+        users_function(np.zeros((1, 17, 17, 3), "uint8"))
+
+
+@pytest.mark.parametrize("dtype", ["bool", "complex64", "string"])
+def test_non_pixel_dtypes_are_a_clear_error(dtype):
+    import tensorflow as tf
+
+    model = lcnet_tf.create_model("resnet8", gating="none")
+    images = tf.zeros((1, 32, 32, 3), dtype=dtype)
+    with pytest.raises(ValueError, match=rf"`inputs`.*Received: inputs.dtype={dtype}"):
+        model(images)
+
+
+def test_imagenet_presets_default_to_1000_classes_and_cifar_to_10():
+    assert lcnet_tf.create_model("resnet18", gating="none").num_classes == 1000
+    assert lcnet_tf.create_model("resnet8", gating="none").num_classes == 10
+    assert lcnet_tf.create_model("resnet18", gating="none", num_classes=7).num_classes == 7

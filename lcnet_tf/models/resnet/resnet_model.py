@@ -264,16 +264,39 @@ class GatedResNet(keras.Model):
 
     # Forward ----------------------------------------------------------------------------------
     def _check_inputs(self, inputs):
+        """Checks rank, size and channels (and the dtype); returns the inputs.
+
+        Static dimensions are checked at once (ValueError). Dimensions unknown while
+        tracing (Keras retraces `predict`/`evaluate`/`fit` with relaxed spatial sizes
+        after the first call; a user's `tf.function` may too) are checked on the real
+        tensor, so a wrong size fails there with the same message (InvalidArgumentError)
+        instead of producing logits.
+        """
         shape = tuple(inputs.shape)
         expected = (self.image_size, self.image_size, 3)
+        message = (
+            "Invalid value for `inputs`: expected a batch of images of shape "
+            f"(batch, {self.image_size}, {self.image_size}, 3), NHWC pixels in 0-255. "
+        )
         if len(shape) != 4 or shape[-1] != 3 or any(
             got is not None and got != want for got, want in zip(shape[1:], expected, strict=True)
         ):
+            raise ValueError(message + f"Received: inputs.shape={shape}")
+        dtype = keras.backend.standardize_dtype(inputs.dtype)
+        if dtype == "bool" or not (dtype.startswith(("float", "int", "uint"))
+                                   or dtype == "bfloat16"):
             raise ValueError(
-                "Invalid value for `inputs`: expected a batch of images of shape "
-                f"(batch, {self.image_size}, {self.image_size}, 3), NHWC pixels in 0-255. "
-                f"Received: inputs.shape={shape}"
+                "Invalid value for `inputs`: expected integer or float pixels in 0-255 "
+                f"(uint8 as datasets give them, or float). Received: inputs.dtype={dtype}"
             )
+        if all(dim is not None for dim in shape[1:]) or isinstance(inputs, keras.KerasTensor):
+            return inputs
+        check = tf.debugging.assert_equal(
+            tf.shape(inputs)[1:], tf.constant(expected, tf.int32),
+            message=message + "Received another shape (below)", summarize=4,
+        )
+        with tf.control_dependencies([check]):
+            return tf.identity(inputs)
 
     def _normalize(self, x, training):
         mean = np.asarray(self.pixel_mean, "float32") * 255.0
@@ -288,7 +311,7 @@ class GatedResNet(keras.Model):
         return (x - ops.convert_to_tensor(mean)) / ops.convert_to_tensor(std)
 
     def call(self, inputs, training=None, return_gate_info=False, force_gates_open=None):
-        self._check_inputs(inputs)
+        inputs = self._check_inputs(inputs)
         x = self._normalize(ops.cast(inputs, "float32"), training)
         for layer in self.stem_layers:
             x = layer(x, training=training)
