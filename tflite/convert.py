@@ -1,38 +1,16 @@
-"""Converts a trained `.keras` model to TFLite (IF branches that skip gated work).
+"""Converts a trained `.keras` model to TFLite (also installed as `lcnet-tflite-convert`).
 
     python -m tflite.convert --model runs/r20/model.keras --out r20.tflite --quantize int8 \
         --dataset ../shared/data/cifar10_jpeg
+
+Code: `lcnet_tf.cli.tflite_convert`.
 """
 
-from absl import app, flags
+from absl import flags
 
-from lcnet_tf.export import QUANTIZATIONS, load_keras_model, summarize_tflite, to_tflite
-from lcnet_tf.export.benchmark import load_images
-from tflite.cli_errors import run_with_clear_errors
+from lcnet_tf.cli import tflite_convert
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("model", None, "Path of the trained .keras model.", required=True)
-flags.DEFINE_string("out", None, "Output .tflite path.", required=True)
-flags.DEFINE_enum("quantize", "none", QUANTIZATIONS, "Quantization.")
-flags.DEFINE_string("dataset", None, "TFDS name or prepared directory (int8 calibration).")
-flags.DEFINE_integer("num_calibration", 256, "Training images for int8 calibration.")
-flags.DEFINE_enum("input_dtype", "float32", ["float32", "uint8"], "dtype of the image input.")
-
-
-def main(argv):
-    del argv
-    if FLAGS.quantize == "int8" and not FLAGS.dataset:
-        raise app.UsageError("--quantize=int8 needs --dataset (calibration images).")
-    model = load_keras_model(FLAGS.model)
-    calibration = None
-    if FLAGS.quantize == "int8":
-        calibration, _ = load_images(FLAGS.dataset, "train", FLAGS.num_calibration)
-    content = to_tflite(model, FLAGS.out, quantize=FLAGS.quantize,
-                        representative_data=calibration, input_dtype=FLAGS.input_dtype)
-    summary = summarize_tflite(content)
-    print(f"wrote {FLAGS.out}: {len(content) / 1e6:.2f} MB, {summary.num_if_ops} IF ops, "
-          f"{summary.num_subgraphs} subgraphs, quantize={FLAGS.quantize}")
-
+flags.adopt_module_key_flags(tflite_convert)
 
 if __name__ == "__main__":
-    app.run(run_with_clear_errors(main))
+    tflite_convert.run()

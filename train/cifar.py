@@ -1,4 +1,4 @@
-"""Trains an LC-Net ResNet on CIFAR to a FLOPs budget.
+"""Trains an LC-Net ResNet on CIFAR to a FLOPs budget (also installed as `lcnet-train-cifar`).
 
     python -m train.cifar --budget 0.4
     python -m train.cifar --budget 0.5 --dataset ../shared/data/cifar10_jpeg --workdir runs/b05
@@ -7,22 +7,15 @@
 Trains (or loads with --init_from) the static backbone, then the gated model to the budget,
 calibrates the decision threshold, evaluates on the test split and writes model.keras,
 config.json, metrics.json, CSV/TensorBoard logs and gate_report.png into --workdir.
-Re-running the same command after an interruption resumes.
+Re-running the same command after an interruption resumes. Code: `lcnet_tf.cli.train`.
 """
 
-from absl import app, flags
+from absl import flags
 
-from train import common
+from lcnet_tf.cli import train
 
 # `--help` lists the shared flags (every TrainConfig field) as this module's own.
-flags.adopt_module_key_flags(common)
-
-
-def main(argv):
-    if len(argv) > 1:
-        common.fail(f"unexpected arguments: {argv[1:]}")
-    common.main(default_preset="cpu")
-
+flags.adopt_module_key_flags(train)
 
 if __name__ == "__main__":
-    app.run(main)
+    train.cifar()

@@ -1,25 +1,16 @@
-"""Trains an LC-Net ResNet on ImageNet (TFDS imagenet2012, manual download) to a FLOPs budget.
+"""Trains a gated ImageNet ResNet (also installed as `lcnet-train-imagenet`).
 
-    python -m train.imagenet --budget 0.5                       # ResNet-50, 224x224
-    python -m train.imagenet --model resnet18 --budget 0.6 --strategy mirrored
+    python -m train.imagenet --model resnet50 --dataset imagenet2012 --budget 0.6
 
-TFDS needs the ImageNet archives in its manual directory (see the TFDS imagenet2012 page), or
-pass --dataset with a prepared TFDS directory. Same procedure and outputs as train.cifar.
+Code: `lcnet_tf.cli.train`.
 """
 
-from absl import app, flags
+from absl import flags
 
-from train import common
+from lcnet_tf.cli import train
 
 # `--help` lists the shared flags (every TrainConfig field) as this module's own.
-flags.adopt_module_key_flags(common)
-
-
-def main(argv):
-    if len(argv) > 1:
-        common.fail(f"unexpected arguments: {argv[1:]}")
-    common.main(default_preset="imagenet")
-
+flags.adopt_module_key_flags(train)
 
 if __name__ == "__main__":
-    app.run(main)
+    train.imagenet()

@@ -1,4 +1,8 @@
-"""Flags shared by the training CLIs (generated from `TrainConfig`) and the one library call.
+"""The training CLIs: flags generated from `TrainConfig`, then the one library call.
+
+    lcnet-train-cifar --budget 0.4 --dataset ../shared/data/cifar10_jpeg  # python -m train.cifar
+    lcnet-train-imagenet --model resnet50 ...                       # python -m train.imagenet
+
 
 Every `TrainConfig` field is a flag of the same name, type and help (its docstring line), with
 no default of its own: a flag left unset keeps the preset's value. Validation lives in
@@ -11,7 +15,7 @@ import sys
 import tempfile
 import types
 
-from absl import flags
+from absl import app, flags
 
 from lcnet_tf.training.config import TrainConfig, field_help
 
@@ -115,3 +119,22 @@ def main(default_preset):
     metrics = training.run_training(config, workdir, strategy=strategy, verbose=FLAGS.verbose)
     print(training.format_results(metrics))
     print(f"outputs: {workdir}")
+
+
+def _entry(default_preset):
+    def main_fn(argv):
+        if len(argv) > 1:
+            fail(f"unexpected arguments: {argv[1:]}")
+        main(default_preset=default_preset)
+
+    return main_fn
+
+
+def cifar():
+    """`lcnet-train-cifar`: LC-Net on CIFAR to a FLOPs budget (preset `cpu`)."""
+    app.run(_entry("cpu"))
+
+
+def imagenet():
+    """`lcnet-train-imagenet`: gated ImageNet ResNets (preset `imagenet`)."""
+    app.run(_entry("imagenet"))
