@@ -1,4 +1,4 @@
-"""The built wheel installs only `lcnet_tf` (no top-level `train` or `tflite`) plus console scripts."""
+"""The wheel installs only `lcnet_tf` (no top-level `train` or `tflite`) and console scripts."""
 
 import subprocess
 import sys
