@@ -18,8 +18,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 from ai_edge_litert import schema_py_generated as tflite_schema
-from tensorflow.lite.python import convert as tflite_convert
 
+from lcnet_tf import compat
 from lcnet_tf.export import int8_boundaries
 from lcnet_tf.export.tflite_inspect import TFLiteModelError, summarize_tflite
 from lcnet_tf.gate_control import gate_layers
@@ -371,13 +371,11 @@ def to_tflite(model, path=None, *, quantize="none", representative_data=None,
             recorded = []
             converter.representative_dataset = recording_calibration
             # Calibrate, then quantize with the gate networks denylisted (kept float32).
-            converter._experimental_calibrate_only = True
+            compat.set_calibrate_only(converter)
         try:
             content = converter.convert()
             if quantize == "int8":
-                content = tflite_convert.mlir_quantize(
-                    content, denylisted_nodes=_float_gate_nodes(content)
-                )
+                content = compat.mlir_quantize(content, _float_gate_nodes(content))
                 if int8_if_boundaries:
                     ranges = int8_boundaries.calibrate_pooled_ranges(
                         content, recorded, SIGNATURE_KEY

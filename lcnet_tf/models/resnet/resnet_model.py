@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from lcnet_tf import compat
 from lcnet_tf import flops as flops_lib
 from lcnet_tf.layers import GatedResidualBlock
 from lcnet_tf.ops import budget_ops
@@ -482,15 +483,16 @@ class GatedResNet(keras.Model):
     def _update_step_metrics(self, x, loss, task_loss, budget_loss, rate_loss, ratio):
         batch_size = ops.shape(ratio)[0]
         replicas = _num_replicas()
-        if getattr(self, "_loss_tracker", None) is not None:
-            self._loss_tracker.update_state(loss * replicas, sample_weight=batch_size)
+        tracker = compat.loss_tracker(self)
+        if tracker is not None:
+            tracker.update_state(loss * replicas, sample_weight=batch_size)
         metrics = self._budget_metrics
         metrics["task_loss"].update_state(task_loss * replicas, sample_weight=batch_size)
         metrics["budget_loss"].update_state(budget_loss, sample_weight=batch_size)
         metrics["rate_loss"].update_state(rate_loss, sample_weight=batch_size)
         metrics["flops_ratio"].update_state(ratio)
 
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):  # compat.MAYBE_SYMBOLIC_BUILD
         # Workaround for keras-team/keras#20585 (Keras 3 `fit` under MultiWorkerMirroredStrategy):
         # Keras reduces the first distributed batch with `strategy.reduce`, which fails across
         # workers for a nested (images, labels) batch. The batch only provides shapes for the
