@@ -24,16 +24,19 @@ lint: install
 	$(BIN)/ruff check .
 
 # The main job: train LC-Net ResNet-20 to a FLOPs budget (static backbone, then gates,
-# then budget calibration), export it to TFLite and benchmark it against the static model.
+# then budget calibration) and the equal-cost static reference, export them to TFLite and
+# benchmark the dynamic model against its static parent and the reference.
 # TRAIN_FLAGS adds flags to train.cifar, e.g. TRAIN_FLAGS="--init_from runs/x/static.keras --static_epochs 0".
 TRAIN_FLAGS ?=
 BENCH_IMAGES ?= 1000
 STATIC_MODEL ?= $(WORKDIR)/static.keras
+REFERENCE_MODEL ?= $(WORKDIR)/static_reference/model.keras
 demo: install
 	$(BIN)/python -m train.cifar --budget $(BUDGET) --dataset $(DATASET) --workdir $(WORKDIR) $(TRAIN_FLAGS)
 	$(BIN)/python -m tflite.convert --model $(WORKDIR)/model.keras --out $(WORKDIR)/model.tflite --quantize none
 	$(BIN)/python -m tflite.benchmark --model $(WORKDIR)/model.keras \
 	  $$(test -f $(STATIC_MODEL) && echo --static_model $(STATIC_MODEL)) \
+	  $$(test -f $(REFERENCE_MODEL) && echo --reference_model $(REFERENCE_MODEL)) \
 	  --dataset $(DATASET) --num_images $(BENCH_IMAGES) --quantize none,int8 --out_dir $(WORKDIR)/tflite_benchmark
 
 models: install

@@ -21,6 +21,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "Trained .keras model, or a registered model name.",
                     required=True)
 flags.DEFINE_string("static_model", None, "Trained static .keras model of the same backbone.")
+flags.DEFINE_string("reference_model", None,
+                    "Trained equal-cost static .keras model, timed in the same run.")
 flags.DEFINE_string("gating", "lc", "Gating when --model is a name.")
 flags.DEFINE_float("gate_keep", 0.5, "Block run rate of randomised gates (--model a name).")
 flags.DEFINE_string("dataset", None, "TFDS name or prepared directory.", required=True)
@@ -43,10 +45,12 @@ def main(argv):
         images, _ = load_images(FLAGS.dataset, "train", 256)
         randomize_gates(model, seed=0, block_keep_prob=FLAGS.gate_keep, images=images)
     static_model = load_keras_model(FLAGS.static_model) if FLAGS.static_model else None
+    reference = load_keras_model(FLAGS.reference_model) if FLAGS.reference_model else None
     _, table, json_path, png_path = run_benchmark(
         model, FLAGS.dataset, FLAGS.out_dir, static_model=static_model,
         num_images=FLAGS.num_images, quantize=FLAGS.quantize, num_threads=FLAGS.threads,
         repeats=FLAGS.repeats, num_calibration=FLAGS.num_calibration, chunk=FLAGS.chunk,
+        reference_model=reference,
     )
     print(table)
     print(f"report: {json_path}\nscatter: {png_path}")

@@ -311,7 +311,7 @@ def _static_twin(model):
 
 def run_benchmark(model, dataset, out_dir, *, static_model=None, num_images=1000,
                   quantize=("none",), num_threads=1, repeats=1, num_calibration=256,
-                  chunk=50, progress=True):
+                  chunk=50, progress=True, reference_model=None):
     """Converts a dynamic model and its static twin, times both on real test images.
 
     Args:
@@ -332,6 +332,9 @@ def run_benchmark(model, dataset, out_dir, *, static_model=None, num_images=1000
         num_calibration: training images for int8 calibration.
         chunk: images per interleaving chunk (see `compare_models`).
         progress: show a progress bar.
+        reference_model: optional trained equal-cost static network (e.g. the main
+            job's `static_reference/model.keras`), converted and timed in the same
+            interleaved run as "reference" rows.
 
     Returns:
         `(summary, text_table, json_path, png_path)`.
@@ -359,7 +362,10 @@ def run_benchmark(model, dataset, out_dir, *, static_model=None, num_images=1000
     models = {}
     for variant in quantize:
         suffix = "" if variant == "none" else f"_{variant}"
-        for role, keras_model in (("static", static_model), ("dynamic", model)):
+        roles = [("static", static_model), ("dynamic", model)]
+        if reference_model is not None:
+            roles.append(("reference", reference_model))
+        for role, keras_model in roles:
             path = os.path.join(out_dir, f"{role}{suffix}.tflite")
             to_tflite(keras_model, path, quantize=variant,
                       representative_data=calibration if variant == "int8" else None)

@@ -12,9 +12,9 @@ def reference_candidates(model_name, num_classes=None):
     """Static networks of the family of `model_name`: `(model, width_multiplier, backbone FLOPs)`.
 
     The family is every registered preset with the same dataset, block type and stem
-    (for CIFAR ResNets: ResNet-8, 14, 20, 32, ...): those no deeper than `model_name` at
-    each of `REFERENCE_WIDTHS`, deeper ones at full width only (deep and thin networks are
-    slow to train and to run for their FLOPs).
+    (for CIFAR ResNets: ResNet-8, 14, 20, 32, ...) no deeper than `model_name`, at each of
+    `REFERENCE_WIDTHS` (a deeper one at width <= 1 costs more than the dynamic backbone
+    only at full width; deep and thin networks are slow to train and run for their FLOPs).
     """
     depth = sum(get_preset(model_name)["kwargs"]["stage_blocks"])
     preset = get_preset(model_name)
@@ -26,8 +26,9 @@ def reference_candidates(model_name, num_classes=None):
             other["kwargs"][key] != kwargs[key] for key in ("block_type", "stem", "image_size")
         ):
             continue
-        deeper = sum(other["kwargs"]["stage_blocks"]) > depth
-        for width in (1.0,) if deeper else REFERENCE_WIDTHS:
+        if sum(other["kwargs"]["stage_blocks"]) > depth:
+            continue
+        for width in REFERENCE_WIDTHS:
             model = create_model(name, gating="none", num_classes=num_classes,
                                  width_multiplier=width)
             candidates.append((name, width, flops_lib.backbone_flops(model)))

@@ -54,6 +54,11 @@ def test_cifar_cli_end_to_end(synthetic_dataset, tmp_path):
     assert metrics["budget"] == 0.5
     assert abs(metrics["calibration"]["flops_ratio"] - 0.5) <= 0.02
     assert metrics["static_test_accuracy"] is not None
+    # The cpu preset trains the equal-cost static reference for the same 2 epochs.
+    reference = metrics["static_reference"]
+    assert reference["epochs"] == 2 and 0 < reference["flops_ratio"] <= metrics["flops_ratio"]
+    assert (workdir / "static_reference" / "model.keras").exists()
+    assert "equal-cost comparison" in result.stdout
     for name in ("model.keras", "static.keras", "config.json", "gate_report.png",
                  "gated_log.csv", "static_log.csv"):
         assert (workdir / name).exists(), name

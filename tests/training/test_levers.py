@@ -136,3 +136,16 @@ def test_recalibrate_batch_norm_sets_the_average_of_batch_statistics():
                                np.mean(batch_means, axis=0), rtol=1e-4, atol=1e-5)
     assert stem_bn.momentum == 0.9  # restored
     assert not any(block.deterministic_gates for block in model.blocks)
+
+
+def test_closest_static_below_picks_the_costliest_network_under_the_budget():
+    from lcnet_tf.training.reference import closest_static_below, reference_candidates
+
+    backbone = cifar_resnet_by_hand(3)
+    candidates = reference_candidates("resnet20")
+    assert {name for name, _, _ in candidates} == {"resnet8", "resnet14", "resnet20"}
+    assert closest_static_below("resnet20", 0.40 * backbone) == (
+        "resnet20", 0.625, cifar_resnet_by_hand(3, (10, 20, 40)))
+    assert closest_static_below("resnet20", 0.31 * backbone)[:2] == ("resnet8", 1.0)
+    # Below every candidate: the cheapest one.
+    assert closest_static_below("resnet20", 1.0)[:2] == ("resnet8", 0.5)
