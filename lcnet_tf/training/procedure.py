@@ -254,7 +254,8 @@ def run_training(config, workdir, *, strategy=None, callbacks=(), verbose=1):
             *callbacks,
         ]
         start = time.time()
-        model.fit(train_dataset(), epochs=epochs, steps_per_epoch=steps_per_epoch,
+        # shuffle=False: the dataset shuffles itself (Keras warns that `shuffle` is ignored).
+        model.fit(train_dataset(), epochs=epochs, steps_per_epoch=steps_per_epoch, shuffle=False,
                   callbacks=phase_callbacks, verbose=verbose)
         return time.time() - start
 
