@@ -42,7 +42,7 @@ flags.DEFINE_list("seeds", ["0"], "Seeds; runs of one point with other seeds sha
 flags.DEFINE_bool("train", True, "Train missing points (--notrain: report cached ones only).")
 flags.DEFINE_integer("tflite_images", 1000, "Test images for TFLite latency (0: skip TFLite).")
 flags.DEFINE_integer("repeats", 3, "Invokes per image (median).")
-flags.DEFINE_list("knob_budgets", ["0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9"],
+flags.DEFINE_list("knob_budgets", ["0.3", "0.4", "0.6", "0.8"],
                   "Budgets of the budget-knob curve of dynamic points (empty: skip).")
 flags.DEFINE_integer("knob_images", 2000, "Training images for the knob's calibration.")
 flags.DEFINE_bool("list", False, "Print the known points and exit.")

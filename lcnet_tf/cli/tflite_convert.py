@@ -17,6 +17,8 @@ flags.DEFINE_enum("quantize", "none", QUANTIZATIONS, "Quantization.")
 flags.DEFINE_string("dataset", None, "TFDS name or prepared directory (int8 calibration).")
 flags.DEFINE_integer("num_calibration", 256, "Training images for int8 calibration.")
 flags.DEFINE_enum("input_dtype", "float32", ["float32", "uint8"], "dtype of the image input.")
+flags.DEFINE_bool("force_input", False, "Keep the force_gates_open input (benchmarks, debugging); "
+                  "by default the image is the only input.")
 
 
 def main(argv):
@@ -28,7 +30,8 @@ def main(argv):
     if FLAGS.quantize == "int8":
         calibration, _ = load_images(FLAGS.dataset, "train", FLAGS.num_calibration)
     content = to_tflite(model, FLAGS.out, quantize=FLAGS.quantize,
-                        representative_data=calibration, input_dtype=FLAGS.input_dtype)
+                        representative_data=calibration, input_dtype=FLAGS.input_dtype,
+                        force_input=FLAGS.force_input)
     summary = summarize_tflite(content)
     print(f"wrote {FLAGS.out}: {len(content) / 1e6:.2f} MB, {summary.num_if_ops} IF ops, "
           f"{summary.num_subgraphs} subgraphs, quantize={FLAGS.quantize}")

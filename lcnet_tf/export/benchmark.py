@@ -53,18 +53,28 @@ class TFLiteRunner:
             raise TFLiteModelError(f"LiteRT cannot load the model: {error}") from error
         self.input_details = runner.get_input_details()
         self.output_details = runner.get_output_details()
+        self.has_force_input = FORCE_INPUT in self.input_details
         self.image_dtype = self.input_details[IMAGE_INPUT]["dtype"]
         self.image_shape = tuple(self.input_details[IMAGE_INPUT]["shape"])
 
 
     def run(self, image, force_gates_open=False):
-        """Runs one image; returns `(outputs dict, seconds spent in invoke)`."""
+        """Runs one image; returns `(outputs dict, seconds spent in invoke)`.
+
+        `force_gates_open=True` needs a model exported with `to_tflite(force_input=True)`.
+        """
         image = np.asarray(image).reshape(self.image_shape).astype(self.image_dtype)
         self.interpreter.set_tensor(self.input_details[IMAGE_INPUT]["index"], image)
-        self.interpreter.set_tensor(
-            self.input_details[FORCE_INPUT]["index"],
-            np.array([1.0 if force_gates_open else 0.0], np.float32),
-        )
+        if self.has_force_input:
+            self.interpreter.set_tensor(
+                self.input_details[FORCE_INPUT]["index"],
+                np.array([1.0 if force_gates_open else 0.0], np.float32),
+            )
+        elif force_gates_open:
+            raise ValueError(
+                "Invalid value for `force_gates_open`: this model has no force_gates_open "
+                "input; export it with lcnet_tf.export.to_tflite(..., force_input=True)."
+            )
         start = time.perf_counter()
         self.interpreter.invoke()
         seconds = time.perf_counter() - start

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from ai_edge_litert import schema_py_generated as tflite_schema
+from ai_edge_litert.tools import flatbuffer_utils
 
 from lcnet_tf import compat
 from lcnet_tf.export import int8_boundaries
@@ -258,8 +259,42 @@ def gate_dense_layer_count(model):
     return count
 
 
+def remove_force_input(content):
+    """Makes `force_gates_open` a constant 0 and drops it from the signature and the inputs.
+
+    The converter needs the input (int8 calibration runs half the images with every gate
+    forced open, so that every branch is calibrated); a deployed model must not have it: a
+    caller of the plain Interpreter API who sets only the image leaves it holding whatever
+    memory it got, and the gates were forced open or not by chance (seen: the same model
+    0.9x or 10.9x faster than all-open). As a constant the IF predicates stay data-dependent
+    (`keep or False`), so no branch is folded away.
+
+    Returns:
+        The model bytes with `image` as the only input of signature "serve".
+    """
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
+    signature = next(s for s in model.signatureDefs
+                     if _text(s.signatureKey) == SIGNATURE_KEY)
+    entries = [entry for entry in signature.inputs if _text(entry.name) == FORCE_INPUT]
+    if not entries:
+        return bytes(content)
+    index = int(entries[0].tensorIndex)
+    subgraph = model.subgraphs[signature.subgraphIndex]
+    buffer = tflite_schema.BufferT()
+    buffer.data = np.frombuffer(np.zeros(1, np.float32).tobytes(), dtype=np.uint8)
+    model.buffers.append(buffer)
+    subgraph.tensors[index].buffer = len(model.buffers) - 1
+    subgraph.inputs = np.array([t for t in subgraph.inputs if t != index], dtype=np.int32)
+    signature.inputs = [entry for entry in signature.inputs if entry.tensorIndex != index]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def _text(value):
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def to_tflite(model, path=None, *, quantize="none", representative_data=None,
-              input_dtype="float32", check=True, int8_if_boundaries=True):
+              input_dtype="float32", check=True, int8_if_boundaries=True, force_input=False):
     """Converts a GatedResNet to a builtins-only TFLite model that skips gated work.
 
     The graph runs one image (batch 1). Gated blocks and channel groups become
@@ -269,8 +304,9 @@ def to_tflite(model, path=None, *, quantize="none", representative_data=None,
     for int8, no float convolution in any subgraph.
 
     Signature "serve" (docs/tflite_signature.md):
-        inputs `image` (1, H, W, 3) float32 (or uint8) pixels 0-255,
-        `force_gates_open` (1,) float32, 0 to deploy;
+        input `image` (1, H, W, 3) float32 (or uint8) pixels 0-255 (with
+        `force_input=True` also `force_gates_open` (1,) float32, > 0.5 runs
+        every block and group: for benchmarks and debugging);
         outputs `logits` (1, classes), `gate` (1, blocks), `kept_groups`
         (1, blocks), `realized_flops` (1,), all float32.
 
@@ -289,6 +325,9 @@ def to_tflite(model, path=None, *, quantize="none", representative_data=None,
             int8 and the gates pool int8 maps (`lcnet_tf.export.int8_boundaries`);
             False keeps the converter's float32 boundaries (slower; for
             comparison).
+        force_input: keep the `force_gates_open` input (benchmarks of all-open
+            latency, debugging). False (default): the image is the only input
+            and the gates always decide (`remove_force_input`).
 
     Returns:
         The TFLite model bytes.
@@ -396,6 +435,8 @@ def to_tflite(model, path=None, *, quantize="none", representative_data=None,
                 f"builtin ops only: {type(error).__name__}: {error}"
             ) from error
 
+    if not force_input:
+        content = remove_force_input(content)
     if check:
         check_tflite(content, model, quantize=quantize)
     if path is not None:

@@ -67,8 +67,31 @@ def test_if_ops_and_builtins_only(lc_model, lc_float):
     assert summary.op_counts()["CONV_2D"] > 0
 
 
+def test_plain_interpreter_setting_only_the_image_gets_the_learned_decisions(lc_model, lc_float):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=lc_float, num_threads=1)
+    interpreter.allocate_tensors()
+    inputs = interpreter.get_input_details()
+    assert len(inputs) == 1 and tuple(inputs[0]["shape"]) == (1, 32, 32, 3)
+    gate_index = interpreter.get_signature_runner("serve").get_output_details()["gate"]["index"]
+    images = _random_images(6, seed=5)
+    _, info = lc_model(images, training=False, return_gate_info=True)
+    expected_gates = np.asarray(info["gate"])
+    assert 0 < expected_gates[:, lc_model.block_gated > 0].mean() < 1  # some run, some skip
+    for image, expected in zip(images, expected_gates, strict=True):
+        interpreter.set_tensor(inputs[0]["index"], image[None].astype("float32"))
+        interpreter.invoke()
+        np.testing.assert_array_equal(interpreter.get_tensor(gate_index)[0], expected)
+
+
 def test_signature(lc_model, lc_float):
     runner = TFLiteRunner(lc_float)
+    # Deployed models take the image only: nothing for an app to leave unset.
+    assert set(runner.input_details) == {"image"}
+    with pytest.raises(ValueError, match="force_input=True"):
+        runner.run(_random_images(1)[0], force_gates_open=True)
+    runner = TFLiteRunner(to_tflite(lc_model, force_input=True))
     assert set(runner.input_details) == {"image", "force_gates_open"}
     assert tuple(runner.input_details["image"]["shape"]) == (1, 32, 32, 3)
     assert runner.input_details["image"]["dtype"] == np.float32
