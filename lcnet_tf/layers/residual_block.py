@@ -212,13 +212,29 @@ class GatedResidualBlock(keras.layers.Layer):
     def _needs_shortcut_op(self, in_channels):
         return self.stride != 1 or in_channels != self.out_channels
 
-    def compute_output_shape(self, input_shape):
+    def output_feature_shape(self, input_shape):
+        """Shape of the block's feature-map output for `input_shape`."""
         height, width = input_shape[1], input_shape[2]
         if height is not None:
             height = math.ceil(height / self.stride)
         if width is not None:
             width = math.ceil(width / self.stride)
         return (input_shape[0], height, width, self.out_channels)
+
+    def compute_output_shape(self, input_shape):
+        """`(feature shape, {info name: shape})`: the structure `call` returns."""
+        batch = input_shape[0]
+        return self.output_feature_shape(input_shape), {
+            "gate": (batch,), "keep_prob": (batch,), "kept_groups": (batch,),
+            "group_mask": (batch, self.channel_groups or 0),
+        }
+
+    def compute_output_spec(self, inputs, training=None, force_open=None):
+        feature_shape, info_shapes = self.compute_output_shape(tuple(inputs.shape))
+        dtype = self.compute_dtype
+        return keras.KerasTensor(feature_shape, dtype=dtype), {
+            name: keras.KerasTensor(shape, dtype=dtype) for name, shape in info_shapes.items()
+        }
 
     def build(self, input_shape):
         in_channels = input_shape[-1]
@@ -370,10 +386,13 @@ class GatedResidualBlock(keras.layers.Layer):
     def call(self, inputs, training=None, force_open=None):
         """Returns `(outputs, info)`.
 
-        `info` holds per-image tensors: `gate` (batch,) 1 if the block ran,
-        `keep_prob` (batch,), `kept_groups` (batch,) channel groups computed
-        (0 without a channel gate or when the block is skipped) and
-        `group_mask` (batch, G) on the batched path, else None.
+        `info` holds per-image tensors, the same four in every mode (no None, so
+        Functional models and `tf.nest` see one structure): `gate` (batch,) 1 if
+        the block ran, `keep_prob` (batch,), `kept_groups` (batch,) channel groups
+        computed (0 without a channel gate or when the block is skipped) and
+        `group_mask` (batch, G): the kept groups on the batched path; zeros on the
+        batch-1 deployment path, whose groups are chosen inside the IF branches
+        (read `kept_groups` there); (batch, 0) without a channel gate.
         `force_open`, a scalar bool tensor, forces every gate open when true.
         """
         x = inputs
@@ -432,7 +451,7 @@ class GatedResidualBlock(keras.layers.Layer):
             else:
                 outputs, kept_groups, ran = run_block()
             info = {"gate": ran, "keep_prob": keep_prob, "kept_groups": kept_groups,
-                    "group_mask": None}
+                    "group_mask": ops.zeros((1, self.channel_groups or 0), dtype=x.dtype)}
             return outputs, info
 
         block_out = None
@@ -466,7 +485,8 @@ class GatedResidualBlock(keras.layers.Layer):
             "gate": block_out["gate"] if block_out is not None else ones,
             "keep_prob": block_out["keep_prob"] if block_out is not None else ones,
             "kept_groups": kept_groups,
-            "group_mask": group_mask,
+            "group_mask": group_mask if group_mask is not None else ops.zeros((batch, 0),
+                                                                            dtype=x.dtype),
         }
         return outputs, info
 

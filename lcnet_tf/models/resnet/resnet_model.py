@@ -245,7 +245,7 @@ class GatedResNet(keras.Model):
             shape = layer.compute_output_shape(shape)
         for block in self.blocks:
             block.build(shape)
-            shape = block.compute_output_shape(shape)
+            shape = block.output_feature_shape(shape)
         self.head_pool.build(shape)
         self._fixed_items.append((self.head_pool, shape))
         pooled = self.head_pool.compute_output_shape(shape)
