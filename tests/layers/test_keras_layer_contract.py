@@ -14,7 +14,6 @@ from keras.src.testing import TestCase  # Keras's own layer harness (no public e
 from lcnet_tf.layers import BlockGate, ChannelGate, GatedResidualBlock
 from lcnet_tf.ops import budget_ops
 
-
 # Keras's harness fits a generator with fit's default shuffle=True, and Keras warns about it.
 KERAS_HARNESS_WARNING = pytest.mark.filterwarnings(
     "ignore:`shuffle=True` was passed, but will be ignored:UserWarning"
