@@ -98,7 +98,8 @@ def _tag(overrides):
 def _base_config(**changes):
     from lcnet_tf.training import get_train_config
 
-    return get_train_config("cpu", dataset=FLAGS.dataset, **changes)
+    # static_reference off: the benchmark trains its static points itself.
+    return get_train_config("cpu", dataset=FLAGS.dataset, static_reference=False, **changes)
 
 
 def _run(config, workdir, log_name):
