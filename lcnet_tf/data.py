@@ -99,6 +99,27 @@ def _builder_from_directory(dataset: str) -> tfds.core.DatasetBuilder:
         ) from error
 
 
+def _download_host(builder) -> str:
+    from urllib.parse import urlparse
+
+    homepage = getattr(builder.info, "homepage", None) or ""
+    return urlparse(homepage).hostname or "storage.googleapis.com"
+
+
+def _reachable(host: str, timeout: float = 5.0) -> bool:
+    """Whether a TCP connection to `host`:443 opens within `timeout` seconds.
+
+    Checked before a TFDS download, which otherwise retries for minutes offline.
+    """
+    import socket
+
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def _builder_from_name(dataset: str) -> tfds.core.DatasetBuilder:
     try:
         builder = tfds.builder(dataset)
@@ -108,6 +129,13 @@ def _builder_from_name(dataset: str) -> tfds.core.DatasetBuilder:
             f"existing directory ({type(error).__name__}). {_HOW_TO_GET}"
         ) from error
     if not builder.is_prepared():
+        host = _download_host(builder)
+        if not _reachable(host):
+            raise DatasetError(
+                f"Invalid value for `dataset`: TFDS dataset {dataset!r} is not prepared in "
+                f"{builder.data_dir_root} and its download host {host} cannot be reached (no "
+                f"network?). {_HOW_TO_GET}"
+            )
         try:
             builder.download_and_prepare()
         except Exception as error:  # Network, permission and missing-dependency errors alike.

@@ -210,3 +210,16 @@ def test_bad_sizes_raise_value_error(synthetic_dir, argument, value):
     kwargs = {"batch_size": 8, "training": False, argument: value}
     with pytest.raises(ValueError, match=f"`{argument}`.*{argument}={value}"):
         data.make_dataset(synthetic_dir, "train", **kwargs)
+
+
+def test_unprepared_tfds_name_without_network_fails_fast(monkeypatch, tmp_path):
+    import time
+
+    from lcnet_tf import data
+
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))  # nothing prepared here
+    monkeypatch.setattr(data, "_reachable", lambda host, timeout=5.0: False)
+    start = time.monotonic()
+    with pytest.raises(data.DatasetError, match=r"cannot be reached.*cifar10_jpeg"):
+        data.resolve_dataset("cifar10")
+    assert time.monotonic() - start < 60  # no download retries
