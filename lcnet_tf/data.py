@@ -102,7 +102,7 @@ def _builder_from_directory(dataset: str) -> tfds.core.DatasetBuilder:
 def _download_host(builder) -> str:
     from urllib.parse import urlparse
 
-    homepage = getattr(builder.info, "homepage", None) or ""
+    homepage = getattr(getattr(builder, "info", None), "homepage", None) or ""
     return urlparse(homepage).hostname or "storage.googleapis.com"
 
 

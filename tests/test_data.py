@@ -190,6 +190,8 @@ def test_failed_download_raises_dataset_error(monkeypatch):
             raise ConnectionError("no network")
 
     monkeypatch.setattr(tfds, "builder", lambda name: OfflineBuilder())
+    # The host answers (so the download is tried) but the download fails.
+    monkeypatch.setattr(data, "_reachable", lambda host, timeout=5.0: True)
     with pytest.raises(data.DatasetError, match="'cifar10'.*no network") as info:
         data.resolve_dataset("cifar10")
     assert isinstance(info.value.__cause__, ConnectionError)

@@ -84,7 +84,9 @@ def test_config_round_trip_and_same_outputs(rng):
 def test_output_shape_and_info(rng, case):
     block, shape = make_block(case, block_gate=True, channel_groups=2)
     y, info = block(images_for(shape, rng), training=False)
-    assert tuple(y.shape) == block.compute_output_shape(shape)
+    feature_shape, info_shapes = block.compute_output_shape(shape)
+    assert tuple(y.shape) == feature_shape == block.output_feature_shape(shape)
+    assert info_shapes["group_mask"] == (shape[0], 2)
     assert info["gate"].shape == (shape[0],)
     assert info["keep_prob"].shape == (shape[0],)
     np.testing.assert_array_equal(to_np(info["kept_groups"]), np.ones(shape[0]))
@@ -97,7 +99,7 @@ def test_ungated_block_info():
     y, info = block(tf.ones(shape), training=False)
     np.testing.assert_array_equal(to_np(info["gate"]), np.ones(shape[0]))
     np.testing.assert_array_equal(to_np(info["kept_groups"]), np.zeros(shape[0]))
-    assert info["group_mask"] is None
+    assert info["group_mask"].shape == (shape[0], 0)  # no channel gate: an empty mask, not None
 
 
 @pytest.mark.parametrize("case", ["basic_down_zero_pad", "bottleneck_projection"])
@@ -164,7 +166,7 @@ def test_gradient_reaches_every_trainable_weight(rng, case):
     block, shape = make_block(case, block_gate=True, channel_groups=2)
     randomize(block, rng)  # non-zero last-BN gamma, so bottleneck gates see a branch
     x = images_for(shape, rng)
-    target = tf.constant(rng.normal(size=block.compute_output_shape(shape)).astype("float32"))
+    target = tf.constant(rng.normal(size=block.output_feature_shape(shape)).astype("float32"))
     with tf.GradientTape() as tape:
         y, info = block(x, training=True)
         loss = tf.reduce_sum(y * target) + 0.1 * tf.reduce_sum(info["keep_prob"])
