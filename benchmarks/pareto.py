@@ -45,6 +45,7 @@ flags.DEFINE_integer("repeats", 3, "Invokes per image (median).")
 flags.DEFINE_list("knob_budgets", ["0.3", "0.4", "0.6", "0.8"],
                   "Budgets of the budget-knob curve of dynamic points (empty: skip).")
 flags.DEFINE_integer("knob_images", 2000, "Training images for the knob's calibration.")
+flags.DEFINE_list("knob_points", None, "Dynamic points that get a knob curve (default: all).")
 flags.DEFINE_bool("list", False, "Print the known points and exit.")
 flags.DEFINE_string("json_out", None, "Also write the JSON here (e.g. docs/pareto.json).")
 
@@ -281,7 +282,10 @@ def main(argv):
 
     budgets = [float(b) for b in FLAGS.knob_budgets if b]
     for record in records:
-        if record["kind"] == "dynamic" and budgets and record["gating"] in ("layer", "lc"):
+        wanted = FLAGS.knob_points is None or record["name"] in FLAGS.knob_points
+        if record["kind"] == "dynamic" and budgets and wanted and record["gating"] in (
+            "layer", "lc"
+        ):
             record["knob"] = knob_curve(record["workdir"], budgets)
 
     merged = pareto.median_by_name(records)
