@@ -104,11 +104,16 @@ def _base_config(**changes):
 
 
 def _run(config, workdir, log_name):
-    """`run_training` in this process, its output in a log; returns metrics."""
-    from lcnet_tf.training import run_training
+    """`run_training` in this process, its output in a log; returns metrics.
+
+    A finished workdir returns its metrics at once, after `run_training` checked that it
+    was trained with the same settings (another --gated_epochs or --dataset is refused).
+    """
+    from lcnet_tf.training import check_resumable, run_training
 
     workdir = Path(workdir)
     if (workdir / "metrics.json").exists() and (workdir / "model.keras").exists():
+        check_resumable(workdir, config)
         return json.loads((workdir / "metrics.json").read_text())
     print(f"[pareto] training {workdir.name} ...", flush=True)
     start = time.time()
@@ -150,6 +155,10 @@ def train_point(name, seed):
         )
         if spec["reuse"] and not (workdir / "metrics.json").exists():
             source = out / f"{spec['reuse']}_e{epochs}_s{seed}"
+            if (source / "config.json").exists() and json.loads(
+                (source / "config.json").read_text()
+            )["epochs"] != gated:
+                raise app.UsageError(f"{source} was trained with other --gated_epochs")
             if (source / "gated_trained.keras").exists():
                 workdir.mkdir(parents=True, exist_ok=True)
                 for item in ("gated_trained.keras", "phases.json"):

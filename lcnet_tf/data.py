@@ -130,7 +130,10 @@ def _builder_from_name(dataset: str) -> tfds.core.DatasetBuilder:
         ) from error
     if not builder.is_prepared():
         host = _download_host(builder)
-        if not _reachable(host):
+        # Behind a proxy a direct connection proves nothing: let TFDS try.
+        proxied = any(os.environ.get(name) for name in (
+            "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"))
+        if not proxied and not _reachable(host):
             raise DatasetError(
                 f"Invalid value for `dataset`: TFDS dataset {dataset!r} is not prepared in "
                 f"{builder.data_dir_root} and its download host {host} cannot be reached (no "

@@ -474,7 +474,7 @@ class GatedResidualBlock(keras.layers.Layer):
         branch = self._dense_branch(x, training, channel_multiplier)
         if block_out is not None:
             branch = branch * (block_out["gate"] * block_out["scale"])[:, None, None, None]
-        elif training and self.layer_drop:
+        elif gate_training and self.layer_drop:
             multiplier = gate_ops.drop_path_multiplier(
                 batch, self.layer_drop, seed=self.drop_seed, dtype=branch.dtype
             )

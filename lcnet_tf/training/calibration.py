@@ -153,7 +153,10 @@ def recalibrate_batch_norm(model, dataset, *, max_batches=None):
     sets each moving mean and variance to the plain average of the batch
     statistics (as slimmable networks do per width; Yu & Huang 2019). Nothing
     else changes; run `calibrate_budget` again afterwards, since the gates'
-    inputs moved.
+    inputs moved. Approximation: the batched path computes every block's branch
+    for every image, so a BatchNorm inside a block averages over images that
+    skip the block at inference too; what changes is the statistics of the
+    features *between* blocks, which follow the calibrated decisions.
 
     Args:
         model: a `GatedResNet`.
@@ -174,9 +177,11 @@ def recalibrate_batch_norm(model, dataset, *, max_batches=None):
         images = np.asarray(dataset)
         batches = (images[i : i + 500] for i in range(0, len(images), 500))
     momenta = [layer.momentum for layer in batch_norms]
+    saved = [(layer.moving_mean.numpy(), layer.moving_variance.numpy()) for layer in batch_norms]
     for block in model.blocks:
         block.deterministic_gates = True
     seen = 0
+    completed = False
     try:
         for index, images in enumerate(batches):
             if max_batches is not None and index >= max_batches:
@@ -186,7 +191,12 @@ def recalibrate_batch_norm(model, dataset, *, max_batches=None):
                 layer.momentum = index / (index + 1.0)
             model(keras.ops.convert_to_tensor(images), training=True)
             seen += int(images.shape[0])
+        completed = True
     finally:
+        if not completed:  # Leave the statistics as they were, not half rewritten.
+            for layer, (mean, variance) in zip(batch_norms, saved, strict=True):
+                layer.moving_mean.assign(mean)
+                layer.moving_variance.assign(variance)
         for layer, momentum in zip(batch_norms, momenta, strict=True):
             layer.momentum = momentum
         for block in model.blocks:

@@ -266,13 +266,15 @@ def run_training(config, workdir, *, strategy=None, callbacks=(), verbose=1):
     backbone = None
     static_path = paths.out / STATIC_MODEL
     if config.init_from:
-        backbone = keras.saving.load_model(config.init_from, compile=False)
+        with strategy.scope():  # The backbone is also the distillation teacher.
+            backbone = keras.saving.load_model(config.init_from, compile=False)
         if "static" not in phases:
             phases["static"] = {"source": str(config.init_from),
                                 "test_accuracy": test_accuracy(backbone)}
             _save_json(phases_path, phases)
     elif static_path.exists():
-        backbone = keras.saving.load_model(static_path, compile=False)
+        with strategy.scope():
+            backbone = keras.saving.load_model(static_path, compile=False)
     elif config.static_epochs > 0 or config.gating == "none":
         with strategy.scope():
             backbone = create_model(config.model, gating="none", layer_drop=config.layer_drop,
@@ -355,6 +357,9 @@ def run_training(config, workdir, *, strategy=None, callbacks=(), verbose=1):
 def train_static_reference(config, workdir, mean_flops, backbone_flops, num_classes, **kwargs):
     """Trains the static network closest in cost below `mean_flops`, same total epochs.
 
+    "Same total epochs" is `static_epochs + epochs` of `config`; with `init_from` the
+    backbone's own epochs are not known here, so say how it was trained when quoting it.
+
     Returns:
         `{model, width_multiplier, epochs, flops, flops_ratio, test_accuracy, workdir}`;
         `flops_ratio` is relative to the dynamic model's own backbone (`backbone_flops`).
@@ -372,7 +377,9 @@ def train_static_reference(config, workdir, mean_flops, backbone_flops, num_clas
 
 
 # Settings that may change between an interrupted run and its resumption.
-RESUMABLE_FIELDS = ("strategy", "tpu", "eval_batch_size")
+# static_reference only adds a separate run in a subfolder (and runs saved before it existed
+# lack it).
+RESUMABLE_FIELDS = ("strategy", "tpu", "eval_batch_size", "static_reference")
 
 
 # Settings whose default changed: what a run saved before they existed used.

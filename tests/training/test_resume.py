@@ -91,6 +91,12 @@ def test_check_resumable_names_changed_settings_and_accepts_older_configs(tmp_pa
     check_resumable(tmp_path, config.replace(gate_downsampling=True))
     with pytest.raises(ValueError, match="gate_downsampling: True -> False"):
         check_resumable(tmp_path, config)
+    # Runs saved before the cpu preset trained a static reference still resume under it.
+    saved["gate_downsampling"] = False
+    del saved["static_reference"]
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    assert config.static_reference
+    check_resumable(tmp_path, config)
 
 
 def test_check_resumable_ignores_gate_downsampling_without_block_gates(tmp_path):

@@ -390,6 +390,7 @@ class GatedResNet(keras.Model):
                 `(1 - distill_weight) * loss + distill_weight * T^2 * KL(teacher_T || self_T)`
                 (Hinton et al. 2015, softmax at temperature T = `distill_temperature`);
                 the teacher runs in inference mode and is not trained or saved.
+                The `task_loss` metric then reports this mixed loss.
             distill_weight: weight of the distillation term, 0 <= weight <= 1.
             distill_temperature: softmax temperature T > 0.
             *args, **kwargs: as `keras.Model.compile`.
