@@ -99,8 +99,12 @@ def _tag(overrides):
 def _base_config(**changes):
     from lcnet_tf.training import get_train_config
 
-    # static_reference off: the benchmark trains its static points itself.
-    return get_train_config("cpu", dataset=FLAGS.dataset, static_reference=False, **changes)
+    # The cpu preset's schedule with every lever off unless the point sets it (the preset's
+    # defaults may change; the points must not), and no static reference: the benchmark
+    # trains its static points itself.
+    base = {"static_reference": False, "distill_weight": 0.0, "budget_curriculum_epochs": 0.0,
+            "bn_recalibration_images": 0, "layer_drop": 0.0}
+    return get_train_config("cpu", dataset=FLAGS.dataset, **{**base, **changes})
 
 
 def _run(config, workdir, log_name):
