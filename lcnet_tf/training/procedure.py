@@ -344,7 +344,12 @@ def run_training(config, workdir, *, strategy=None, callbacks=(), verbose=1):
     result.update(report_json)
     result["static_test_accuracy"] = phases.get("static", {}).get("test_accuracy")
     result["phases"] = phases
-    if config.static_reference and config.gating != "none":
+    multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+    if config.static_reference and config.gating != "none" and multi_worker:
+        # Each worker measures its own mean FLOPs and could pick another network: the
+        # collectives would then mismatch. Train the reference in a single-worker run.
+        result["static_reference"] = None
+    elif config.static_reference and config.gating != "none":
         result["static_reference"] = train_static_reference(
             config, paths.out / REFERENCE_DIR, result["mean_flops"], result["backbone_flops"],
             num_classes, strategy=strategy, callbacks=callbacks, verbose=verbose,
