@@ -57,6 +57,17 @@ def mean_flops_ratio(model, batches):
     return float(np.concatenate([batch_ratios(images).numpy() for images in batches]).mean())
 
 
+def image_batches(dataset, batch_size=500):
+    """Image batches of a `tf.data.Dataset` (of `(images, labels)` or images), a list of
+    batches, or one image array (split into `batch_size` batches)."""
+    if isinstance(dataset, tf.data.Dataset):
+        return [batch[0] if isinstance(batch, tuple | list) else batch for batch in dataset]
+    if isinstance(dataset, list):
+        return dataset
+    images = np.asarray(dataset)
+    return [images[i : i + batch_size] for i in range(0, len(images), batch_size)]
+
+
 def calibrate_budget(model, dataset, budget, *, tolerance=0.002, max_steps=25, bracket=8.0):
     """Finds the one gate-logit offset that makes the mean realized FLOPs ratio equal `budget`.
 
@@ -97,12 +108,7 @@ def calibrate_budget(model, dataset, budget, *, tolerance=0.002, max_steps=25, b
             f"(the FLOPs ratios of model {model.name!r} with every block gate closed / open). "
             f"Received: budget={budget!r}"
         )
-    if isinstance(dataset, tf.data.Dataset):
-        batches = [batch[0] if isinstance(batch, tuple | list) else batch for batch in dataset]
-    else:
-        images = np.asarray(dataset)
-        batches = [images[i : i + 500] for i in range(0, len(images), 500)]
-    batches = [keras.ops.convert_to_tensor(batch) for batch in batches]
+    batches = [keras.ops.convert_to_tensor(batch) for batch in image_batches(dataset)]
     num_images = int(sum(batch.shape[0] for batch in batches))
     batch_ratios = _ratio_function(model)
 
@@ -169,13 +175,7 @@ def recalibrate_batch_norm(model, dataset, *, max_batches=None):
     """
     batch_norms = [layer for layer in _all_layers(model)
                    if isinstance(layer, keras.layers.BatchNormalization)]
-    if isinstance(dataset, tf.data.Dataset):
-        batches = (batch[0] if isinstance(batch, tuple | list) else batch for batch in dataset)
-    elif isinstance(dataset, list | tuple):
-        batches = dataset
-    else:
-        images = np.asarray(dataset)
-        batches = (images[i : i + 500] for i in range(0, len(images), 500))
+    batches = image_batches(dataset)
     momenta = [layer.momentum for layer in batch_norms]
     saved = [(layer.moving_mean.numpy(), layer.moving_variance.numpy()) for layer in batch_norms]
     for block in model.blocks:

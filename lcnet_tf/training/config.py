@@ -207,7 +207,7 @@ def _check(ok, name, value, expected):
 
 TRAIN_PRESETS = {
     # ResNet-20, 7 static epochs + 5 gated epochs (+ calibration), then the equal-cost static
-    # reference for the same 12 epochs (~30-40 min on 2 quiet CPU cores of session 2's speed;
+    # reference for the same 12 epochs (not yet timed end to end with the reference;
     # docs/results.md). The gated phase distills from the static backbone and tightens the
     # budget over its first epoch: +2.05 points at budget 0.5 on a 4 + 2 epoch schedule
     # (docs/results.md, "Win at equal cost").
