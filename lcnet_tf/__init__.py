@@ -2,7 +2,13 @@
 
 from lcnet_tf import data, export, flops, layers, ops, training
 from lcnet_tf.gate_control import set_gate_override
-from lcnet_tf.models import GatedResNet, create_model, get_preset, list_models
+from lcnet_tf.models import (
+    GatedResNet,
+    create_model,
+    from_keras_application,
+    get_preset,
+    list_models,
+)
 
 __version__ = "0.1.0"
 
@@ -12,6 +18,7 @@ __all__ = [
     "data",
     "export",
     "flops",
+    "from_keras_application",
     "get_preset",
     "layers",
     "list_models",

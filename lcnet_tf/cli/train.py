@@ -94,8 +94,11 @@ def main(default_preset):
         for name in CONFIG_FLAGS:  # "Invalid value for `x`" -> "Invalid value for --x".
             message = message.replace(f"`{name}`", f"--{name}")
         fail(message.splitlines()[0])
-    if config.init_from is not None and not os.path.exists(config.init_from):
-        fail(f"Invalid value for --init_from: no such file {config.init_from!r}.")
+    if config.init_from is not None and not config.init_from.startswith("keras_applications:") and (
+        not os.path.exists(config.init_from)
+    ):
+        fail(f"Invalid value for --init_from: no such file {config.init_from!r} (a saved "
+             "model, or keras_applications:<name>[:<weights file>]).")
     workdir = FLAGS.workdir or os.path.join(
         "runs", f"{config.model}_{config.gating}_b{config.budget:g}"
     )

@@ -90,6 +90,9 @@ class GatedResidualBlock(keras.layers.Layer):
             branch is scaled by 1 / (1 - layer_drop) when it runs, so inference
             needs no change). Trains a static backbone that already works with
             blocks missing, for the L-Net that follows (`ops.drop_path_multiplier`).
+        stride_in_1x1: bottleneck only: put the stride in the first 1x1
+            convolution (ResNet v1 as in He et al. 2016 and keras.applications)
+            instead of the 3x3 (v1.5, the default).
     """
 
     def __init__(
@@ -106,6 +109,7 @@ class GatedResidualBlock(keras.layers.Layer):
         gate_temperature=1.0,
         gate_noise=True,
         layer_drop=0.0,
+        stride_in_1x1=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -147,8 +151,14 @@ class GatedResidualBlock(keras.layers.Layer):
                 "Invalid value for `channel_keep`: expected 0 < channel_keep <= 1. "
                 f"Received: channel_keep={channel_keep!r}"
             )
+        if stride_in_1x1 and block_type != "bottleneck":
+            raise ValueError(
+                "Invalid value for `stride_in_1x1`: True needs block_type='bottleneck' "
+                f"(a basic block has no 1x1 convolution). Received: block_type={block_type!r}"
+            )
         self.filters = filters
         self.stride = stride
+        self.stride_in_1x1 = bool(stride_in_1x1)
         self.block_type = block_type
         self.shortcut = shortcut
         self.block_gate = bool(block_gate)
@@ -167,9 +177,12 @@ class GatedResidualBlock(keras.layers.Layer):
         bottleneck = block_type == "bottleneck"
         self.out_channels = filters * (BOTTLENECK_EXPANSION if bottleneck else 1)
         if bottleneck:
+            # v1.5 (default) strides in the 3x3 convolution; v1 (He et al. 2016,
+            # keras.applications) in the first 1x1, which costs fewer FLOPs.
+            stride_1x1, stride_3x3 = (stride, 1) if self.stride_in_1x1 else (1, stride)
             self.convs = [
-                _conv(filters, 1, 1, "conv1"),
-                _conv(filters, 3, stride, "conv2"),
+                _conv(filters, 1, stride_1x1, "conv1"),
+                _conv(filters, 3, stride_3x3, "conv2"),
                 _conv(self.out_channels, 1, 1, "conv3"),
             ]
         else:
@@ -505,5 +518,6 @@ class GatedResidualBlock(keras.layers.Layer):
             gate_temperature=self.gate_temperature,
             gate_noise=self.gate_noise,
             layer_drop=self.layer_drop,
+            stride_in_1x1=self.stride_in_1x1,
         )
         return config

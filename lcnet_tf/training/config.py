@@ -66,7 +66,9 @@ class TrainConfig:
         calibration_tolerance: bisection stops within this FLOPs ratio of the budget.
         eval_batch_size: batch size for evaluation, calibration and the report.
         train_examples / test_examples: use only the first N examples (quick runs).
-        init_from: path of a saved model whose backbone weights start phase 2.
+        init_from: the static backbone phase 2 starts from: a saved model (`.keras`, a
+            GatedResNet or a keras.applications ResNet), or
+            `keras_applications:<name>[:<weights file>]` (resnet50/101/152, v1 weights).
         strategy: "default", "mirrored", "multi_worker" or "tpu".
         tpu: TPU address for `strategy="tpu"` ("" = local / from the environment).
         seed: seeds weights, data order and augmentation.

@@ -10,7 +10,8 @@ import numpy as np
 import tensorflow as tf
 
 from lcnet_tf.layers.residual_block import kept_group_count
-from lcnet_tf.models import create_model
+from lcnet_tf.models import GatedResNet, create_model, from_keras_application
+from lcnet_tf.models.resnet.keras_applications import is_application_spec, load_application
 from lcnet_tf.ops.budget_ops import LinearWarmup, uniform_target_rate
 from lcnet_tf.training.calibration import (
     calibrate_budget,
@@ -59,6 +60,51 @@ def transfer_backbone_weights(source, target):
             "by layer path and shape (different architectures?)."
         )
     return copied
+
+
+def load_backbone(init_from, num_classes):
+    """The static backbone `init_from` names, as a `GatedResNet` with `gating="none"`.
+
+    `init_from` is a saved model (`.keras`): a `GatedResNet`, or a keras.applications
+    ResNet saved whole, converted with `from_keras_application`; or
+    `keras_applications:<name>[:<weights file>]` (`load_application`).
+    """
+    if is_application_spec(init_from):
+        source = load_application(init_from)
+    else:
+        source = keras.saving.load_model(init_from, compile=False)
+        if isinstance(source, GatedResNet):
+            return source
+    return from_keras_application(source, gating="none", num_classes=num_classes)
+
+
+# Backbone settings a gated model takes from the model it starts from (not from its preset).
+INHERITED = ("stem_padding", "stride_in_1x1", "pixel_mean", "pixel_std")
+
+
+def inherited_architecture(backbone, model_name, model_kwargs):
+    """`create_model` overrides that give the gated model `backbone`'s architecture.
+
+    The stem padding, stride position and input normalisation come from the backbone
+    (a converted keras.applications ResNet differs from the preset in all three);
+    the blocks and widths must already agree.
+
+    Raises:
+        ValueError: when `backbone` has other blocks or widths than `model_name`
+            with `model_kwargs` builds.
+    """
+    config = backbone.get_config()
+    probe = create_model(model_name, gating="none", **model_kwargs)
+    for key in ("stage_blocks", "stage_widths", "block_type"):
+        want = config.get(key)
+        want = tuple(want) if isinstance(want, list) else want
+        got = getattr(probe, key)
+        if want != got:
+            raise ValueError(
+                f"Invalid value for `init_from`: its backbone has {key}={want}, the model "
+                f"{model_name!r} has {got}; pass the matching --model."
+            )
+    return {key: config[key] for key in INHERITED if key in config}
 
 
 def choose_channel_keep(model, config):
@@ -267,7 +313,8 @@ def run_training(config, workdir, *, strategy=None, callbacks=(), verbose=1):
     static_path = paths.out / STATIC_MODEL
     if config.init_from:
         with strategy.scope():  # The backbone is also the distillation teacher.
-            backbone = keras.saving.load_model(config.init_from, compile=False)
+            backbone = load_backbone(config.init_from, num_classes)
+        model_kwargs.update(inherited_architecture(backbone, config.model, model_kwargs))
         if "static" not in phases:
             phases["static"] = {"source": str(config.init_from),
                                 "test_accuracy": test_accuracy(backbone)}

@@ -12,6 +12,7 @@ from lcnet_tf.ops import budget_ops
 
 GATINGS = ("none", "layer", "channel", "lc")
 STEMS = ("cifar", "imagenet")
+STEM_PADDINGS = ("same", "symmetric")
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -41,6 +42,9 @@ class GatedResNet(keras.Model):
         stage_widths: block width per stage.
         block_type: "basic" or "bottleneck".
         stem: "cifar" (3x3 conv) or "imagenet" (7x7/2 conv + 3x3/2 max-pool).
+        stem_padding: padding of the "imagenet" stem: "same" (TensorFlow's, the
+            default) or "symmetric" (3 and 1 pixels on every side, as torchvision
+            and keras.applications pad; `from_keras_application` sets it).
         shortcut: "zero_pad" or "projection" for blocks that change shape.
         image_size: input height and width.
         num_classes: classifier outputs.
@@ -68,6 +72,8 @@ class GatedResNet(keras.Model):
         budget_warmup_steps: budget curriculum: the budget the penalties aim at
             starts at 1.0 (every block run) and tightens linearly to `budget`
             over this many training steps (0: the budget from the first step).
+        stride_in_1x1: bottleneck blocks stride in their first 1x1 convolution
+            (ResNet v1, keras.applications) instead of the 3x3 (v1.5, default).
         layer_drop: stochastic depth of the blocks an L-Net may gate (those
             that keep their shape, or all with `gate_downsampling`) while they
             have no block gate, i.e. in a static backbone (`gating="none"`):
@@ -105,6 +111,8 @@ class GatedResNet(keras.Model):
         target_rate_weight=5.0,
         budget_warmup_steps=0,
         layer_drop=0.0,
+        stride_in_1x1=False,
+        stem_padding="same",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -112,6 +120,12 @@ class GatedResNet(keras.Model):
             raise _invalid("gating", gating, f"one of {GATINGS}")
         if stem not in STEMS:
             raise _invalid("stem", stem, f"one of {STEMS}")
+        if stem_padding not in STEM_PADDINGS:
+            raise _invalid("stem_padding", stem_padding, f"one of {STEM_PADDINGS}")
+        if not isinstance(stride_in_1x1, bool | np.bool_) or (stride_in_1x1
+                                                               and block_type != "bottleneck"):
+            raise _invalid("stride_in_1x1", stride_in_1x1,
+                           "True or False, and True only with block_type='bottleneck'")
         if len(stage_blocks) != len(stage_widths) or not stage_blocks:
             raise _invalid(
                 "stage_blocks", stage_blocks, f"one entry per stage width {tuple(stage_widths)}"
@@ -124,6 +138,8 @@ class GatedResNet(keras.Model):
         self.stage_widths = tuple(int(w) for w in stage_widths)
         self.block_type = block_type
         self.stem = stem
+        self.stem_padding = stem_padding
+        self.stride_in_1x1 = bool(stride_in_1x1)
         self.shortcut = shortcut
         self.image_size = image_size
         self.num_classes = num_classes
@@ -189,13 +205,27 @@ class GatedResNet(keras.Model):
                 keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name="stem_bn"),
                 keras.layers.ReLU(name="stem_relu"),
             ]
-        else:
+        elif stem_padding == "same":
             self.stem_layers = [
                 keras.layers.Conv2D(64, 7, strides=2, padding="same", use_bias=False,
                                     kernel_initializer="he_normal", name="stem_conv"),
                 keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name="stem_bn"),
                 keras.layers.ReLU(name="stem_relu"),
                 keras.layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool"),
+            ]
+        else:
+            # Padding 3 and 1 on every side (torchvision, keras.applications) instead of
+            # TensorFlow's "same", which pads one pixel less before the first row/column
+            # at stride 2: same output sizes, a grid shifted by one input pixel.
+            self.stem_layers = [
+                keras.layers.ZeroPadding2D(3, name="stem_pad"),
+                keras.layers.Conv2D(64, 7, strides=2, padding="valid", use_bias=False,
+                                    kernel_initializer="he_normal", name="stem_conv"),
+                keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name="stem_bn"),
+                keras.layers.ReLU(name="stem_relu"),
+                # Zeros equal -inf padding here: the pool's inputs are ReLU outputs (>= 0).
+                keras.layers.ZeroPadding2D(1, name="stem_pool_pad"),
+                keras.layers.MaxPooling2D(3, strides=2, padding="valid", name="stem_pool"),
             ]
         self.blocks = []
         in_channels = self.stage_widths[0] if stem == "cifar" else 64
@@ -226,6 +256,7 @@ class GatedResNet(keras.Model):
                         gate_noise=gate_noise,
                         layer_drop=self.layer_drop if (self.gate_downsampling
                                                        or not changes_shape) else 0.0,
+                        stride_in_1x1=self.stride_in_1x1,
                         name=f"stage{stage + 1}_block{index + 1}",
                     )
                 )
@@ -350,6 +381,8 @@ class GatedResNet(keras.Model):
             "stage_widths": list(self.stage_widths),
             "block_type": self.block_type,
             "stem": self.stem,
+            "stem_padding": self.stem_padding,
+            "stride_in_1x1": self.stride_in_1x1,
             "shortcut": self.shortcut,
             "image_size": self.image_size,
             "num_classes": self.num_classes,
