@@ -86,6 +86,9 @@ POINTS = {
     "lc_b0.5_ld_kd_cur": _dynamic(0.5, parent={"layer_drop": 0.3}, **LEVERS["kd"],
                                   **LEVERS["cur"]),
     "layer_b0.5_kd_cur": _dynamic(0.5, gating="layer", **LEVERS["kd"], **LEVERS["cur"]),
+    "channel_b0.5_kd_cur": _dynamic(0.5, gating="channel", **LEVERS["kd"], **LEVERS["cur"]),
+    "lc_b0.7_kd_cur": _dynamic(0.7, **LEVERS["kd"], **LEVERS["cur"]),
+    "lc_b0.5_kd_cur_g4": _dynamic(0.5, gated_epochs=4, **LEVERS["kd"], **LEVERS["cur"]),
     "lc_b0.3_kd_cur": _dynamic(0.3, **LEVERS["kd"], **LEVERS["cur"]),
     "lc32_b0.4_kd_cur": _dynamic(0.4, model="resnet32", **LEVERS["kd"], **LEVERS["cur"]),
 }
