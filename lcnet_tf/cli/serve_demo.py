@@ -1,0 +1,121 @@
+"""Serves the browser benchmark page (web_demo/, LiteRT.js) with a workdir's models.
+
+    python -m tflite.serve_demo --workdir runs/cifar_lc_b04          # http://127.0.0.1:8000/
+    python -m tflite.serve_demo --workdir runs/cifar_lc_b04 --lan    # a phone on the same network
+    python -m tflite.serve_demo --workdir runs/x --export --quantize none,int8   # from .keras
+
+Uses the workdir's `.tflite` files (`tflite_benchmark/{dynamic,static,reference}[_int8].tflite`
+from `make demo`, else `model.tflite`), or with `--export` exports its `.keras` models (keeping
+the `force_gates_open` input, so the page can also time every gate forced open). Writes them,
+`manifest.json` and `images.bin` (the first `--num_images` test images) into `--out_dir`, then
+serves the page and that directory with cross-origin-isolation headers (COOP/COEP).
+"""
+
+import os
+import sys
+
+from absl import app, flags
+
+from lcnet_tf.cli.errors import run_with_clear_errors
+from lcnet_tf.export import ExportError
+from lcnet_tf.export.benchmark import load_images
+from lcnet_tf.export.web_demo import (
+    QUANTIZE_SUFFIXES,
+    default_site_dir,
+    export_workdir_models,
+    find_tflite_models,
+    lan_addresses,
+    make_server,
+    write_demo_data,
+)
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", None, "Training workdir (make demo's WORKDIR).", required=True)
+flags.DEFINE_string("dataset", "../shared/data/cifar10_jpeg", "TFDS name or prepared directory "
+                    "(test images for the page; training images for int8 calibration).")
+flags.DEFINE_integer("num_images", 100, "Test images written for the page.")
+flags.DEFINE_string("out_dir", None, "Data directory of the page (default <workdir>/web_demo).")
+flags.DEFINE_bool("export", False, "Export the workdir's .keras models (with the force_gates_open "
+                  "input) instead of using its .tflite files.")
+flags.DEFINE_list("quantize", ["none", "int8"], "Precisions exported with --export.")
+flags.DEFINE_integer("num_calibration", 256, "Training images for int8 calibration (--export).")
+flags.DEFINE_string("host", "127.0.0.1", "Address to bind (127.0.0.1: this machine only).")
+flags.DEFINE_bool("lan", False, "Bind 0.0.0.0 so that a phone on the same network can open the "
+                  "page (plain HTTP: no cross-origin isolation there, see README).")
+flags.DEFINE_integer("port", 8000, "TCP port (0: any free port).")
+flags.DEFINE_string("site_dir", None, "The page's directory (default: web_demo/ of the checkout).")
+flags.DEFINE_bool("serve", True, "Serve after writing the data (--noserve: write only).")
+
+
+def prepare(workdir, out_dir):
+    """Writes the page's data directory; returns the model names it holds."""
+    if not os.path.isdir(workdir):
+        raise ExportError(f"Invalid value for --workdir: no such directory {workdir!r}.")
+    if FLAGS.export:
+        unknown = [q for q in FLAGS.quantize if q not in QUANTIZE_SUFFIXES]
+        if unknown:
+            raise ValueError(f"Invalid value for --quantize: expected values among "
+                             f"{list(QUANTIZE_SUFFIXES)}. Received: {unknown}")
+        calibration = None
+        if "int8" in FLAGS.quantize:
+            calibration, _ = load_images(FLAGS.dataset, "train", FLAGS.num_calibration)
+        models = export_workdir_models(workdir, os.path.join(out_dir, "exported"),
+                                       quantize=FLAGS.quantize, calibration=calibration)
+    else:
+        models = find_tflite_models(workdir)
+        if not models:
+            raise ExportError(
+                f"No .tflite file in {workdir!r} (looked for tflite_benchmark/dynamic.tflite, "
+                "static.tflite, ... and model.tflite): run `make demo`, or pass --export to "
+                "export its .keras models."
+            )
+    images, labels = load_images(FLAGS.dataset, "test", FLAGS.num_images)
+    from lcnet_tf.data import resolve_dataset
+
+    label_feature = resolve_dataset(FLAGS.dataset).info.features["label"]
+    class_names = getattr(label_feature, "names", None)
+    write_demo_data(out_dir, models, images, labels, class_names=class_names,
+                    metadata={"workdir": os.path.abspath(workdir), "dataset": FLAGS.dataset,
+                              "split": "test"})
+    return list(models)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if FLAGS.num_images <= 0:
+        raise ValueError(f"Invalid value for --num_images: expected > 0. "
+                         f"Received: {FLAGS.num_images}")
+    out_dir = FLAGS.out_dir or os.path.join(FLAGS.workdir, "web_demo")
+    site_dir = FLAGS.site_dir or default_site_dir()
+    host = "0.0.0.0" if FLAGS.lan else FLAGS.host
+    if FLAGS.serve:  # Fails before the slow part when the page or LiteRT.js is missing.
+        from lcnet_tf.export.web_demo import check_site_dir
+
+        check_site_dir(site_dir)
+    names = prepare(FLAGS.workdir, out_dir)
+    print(f"wrote {out_dir}: models {', '.join(names)}; {FLAGS.num_images} test images")
+    if not FLAGS.serve:
+        return
+    server = make_server(out_dir, site_dir=site_dir, host=host, port=FLAGS.port)
+    port = server.server_address[1]
+    print(f"serving {site_dir} on http://127.0.0.1:{port}/ (Ctrl-C stops)")
+    if host not in ("127.0.0.1", "localhost"):
+        for address in lan_addresses() or ["<this machine's address>"]:
+            print(f"  on the network: http://{address}:{port}/  (plain HTTP: coarse timers)")
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+def run():
+    """Entry point (`python -m tflite.serve_demo`)."""
+    app.run(run_with_clear_errors(main))
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,83 @@
+#!/usr/bin/env node
+// Drives the page in headless Chromium (playwright-core + Debian's chromium): runs
+// benchmarks through `window.lcnetDemo.benchmark`, optionally clicks "run" and takes a
+// screenshot of the result view; prints one JSON object on stdout.
+//
+//   node web_demo/scripts/drive.mjs --url http://127.0.0.1:8000/ \
+//       [--calls calls.json] [--ui] [--screenshot shot.png] [--chromium /usr/bin/chromium]
+//
+// calls.json: a list of option objects for benchmark() (see web_demo/src/main.js).
+// Used by tests/web_demo/test_web_demo.py and benchmarks/web_vs_native.py.
+
+import {readFileSync} from 'node:fs';
+import {parseArgs} from 'node:util';
+
+import {chromium} from 'playwright-core';
+
+// As the issue and the machine notes ask: no sandbox (root), no GPU, and none of
+// Chromium's background connections (this machine's network is closed).
+export const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
+];
+
+const {values: args} = parseArgs({
+  options: {
+    url: {type: 'string'},
+    calls: {type: 'string'},
+    ui: {type: 'boolean', default: false},
+    screenshot: {type: 'string'},
+    chromium: {type: 'string', default: process.env.CHROMIUM ?? '/usr/bin/chromium'},
+    timeout: {type: 'string', default: '300000'},
+  },
+});
+if (!args.url) {
+  console.error('usage: drive.mjs --url URL [--calls FILE] [--ui] [--screenshot PNG]');
+  process.exit(2);
+}
+const timeout = Number(args.timeout);
+const calls = args.calls ? JSON.parse(readFileSync(args.calls, 'utf8')) : [];
+
+const browser = await chromium.launch({
+  executablePath: args.chromium, headless: true, args: CHROMIUM_ARGS, timeout: 60000,
+});
+const output = {calls: [], ui: null, console: [], pageErrors: [], env: null};
+let failed = null;
+try {
+  const page = await browser.newPage({viewport: {width: 1100, height: 900}});
+  page.setDefaultTimeout(timeout);
+  page.on('console', (message) => output.console.push(`${message.type()}: ${message.text()}`));
+  page.on('pageerror', (error) => output.pageErrors.push(String(error)));
+  await page.goto(args.url);
+  await page.waitForFunction(() => window.lcnetDemo !== undefined);
+  await page.evaluate(() => window.lcnetDemo.ready.then(() => null));
+  output.env = await page.evaluate(() => window.lcnetDemo.state.env);
+  for (const options of calls) {
+    output.calls.push(await page.evaluate((o) => window.lcnetDemo.benchmark(o), options));
+  }
+  if (args.ui) {
+    await page.click('#run');
+    await page.waitForSelector('#results:not([hidden]) #summary tbody tr');
+    await page.waitForFunction(() => !document.getElementById('run').disabled);
+    output.ui = await page.evaluate(() => ({
+      status: document.getElementById('status').textContent,
+      statusIsError: document.getElementById('status').classList.contains('error'),
+      rows: [...document.querySelectorAll('#summary tbody tr')].map(
+          (tr) => [...tr.cells].map((td) => td.textContent)),
+      cards: document.querySelectorAll('#images-grid .card').length,
+      stripCells: document.querySelectorAll('#images-grid .card .strip .cell').length,
+    }));
+    if (args.screenshot) {
+      await page.locator('#results').screenshot({path: args.screenshot});
+    }
+  }
+} catch (error) {
+  failed = error;
+} finally {
+  await browser.close();
+}
+process.stdout.write(JSON.stringify(output));
+if (failed) {
+  console.error(String(failed.stack ?? failed));
+  process.exit(1);
+}

@@ -1,0 +1,163 @@
+// Rendering of a benchmark run: the side-by-side table, the scatter, the per-image cards.
+
+const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2',
+                '#7f7f7f', '#bcbd22', '#17becf'];
+
+function cell(tag, text, attrs = {}) {
+  const element = document.createElement(tag);
+  element.textContent = text;
+  for (const [key, value] of Object.entries(attrs)) element.setAttribute(key, value);
+  return element;
+}
+
+/** The table of `python -m tflite.benchmark` (format_table), one row per entry. */
+export function renderTable(table, summary) {
+  table.replaceChildren();
+  const head = table.createTHead().insertRow();
+  for (const title of ['model', 'acc', 'MFLOPs', 'FLOPs %', 'mean ms', 'p50 ms', 'p90 ms',
+                       'speed-up', 'eff.', 'blocks run']) {
+    head.appendChild(cell('th', title));
+  }
+  const body = table.createTBody();
+  for (const [name, row] of Object.entries(summary)) {
+    const tr = body.insertRow();
+    tr.dataset.model = name;
+    const values = [
+      name,
+      row.accuracy.toFixed(4),
+      (row.mean_flops / 1e6).toFixed(2),
+      (100 * row.flops_fraction).toFixed(1) + '%',
+      row.latency_ms.mean.toFixed(3),
+      row.latency_ms.p50.toFixed(3),
+      row.latency_ms.p90.toFixed(3),
+      row.speedup.toFixed(2) + 'x',
+      row.efficiency.toFixed(2),
+      (100 * row.block_run_rate).toFixed(0) + '%',
+    ];
+    for (const value of values) tr.appendChild(cell('td', value));
+  }
+}
+
+/** `same_precision_rows`: each dynamic model against the static model of its precision. */
+export function samePrecisionText(summary) {
+  const parts = [];
+  for (const [name, row] of Object.entries(summary)) {
+    if (!name.startsWith('dynamic') || name.includes('@')) continue;
+    const staticName = 'static' + name.slice('dynamic'.length);
+    const staticRow = summary[staticName];
+    if (!staticRow) continue;
+    const speedup = staticRow.latency_ms.mean / row.latency_ms.mean;
+    const flopsSpeedup = staticRow.mean_flops / row.mean_flops;
+    parts.push(`${name} vs ${staticName}: speed-up ${speedup.toFixed(2)}x, ` +
+               `efficiency ${(speedup / flopsSpeedup).toFixed(2)}`);
+  }
+  return parts.join('; ');
+}
+
+/** Latency (ms) against realized MFLOPs, one point per image and entry. */
+export function drawScatter(canvas, perImage) {
+  const context = canvas.getContext('2d');
+  const {width, height} = canvas;
+  const margin = {left: 56, right: 12, top: 12, bottom: 40};
+  context.fillStyle = '#fff';
+  context.fillRect(0, 0, width, height);
+  const names = Object.keys(perImage);
+  const xs = names.flatMap((n) => perImage[n].flops.map((f) => f / 1e6));
+  const ys = names.flatMap((n) => perImage[n].latency_ms);
+  const xMax = Math.max(...xs) * 1.05 || 1;
+  const yMax = Math.max(...ys) * 1.05 || 1;
+  const px = (x) => margin.left + (x / xMax) * (width - margin.left - margin.right);
+  const py = (y) => height - margin.bottom - (y / yMax) * (height - margin.top - margin.bottom);
+  context.strokeStyle = '#888';
+  context.fillStyle = '#333';
+  context.font = '11px sans-serif';
+  context.beginPath();
+  context.moveTo(margin.left, margin.top);
+  context.lineTo(margin.left, height - margin.bottom);
+  context.lineTo(width - margin.right, height - margin.bottom);
+  context.stroke();
+  for (let i = 0; i <= 4; i++) {
+    const x = (xMax * i) / 4;
+    const y = (yMax * i) / 4;
+    context.textAlign = 'center';
+    context.fillText(x.toFixed(1), px(x), height - margin.bottom + 14);
+    context.textAlign = 'right';
+    context.fillText(y.toFixed(2), margin.left - 4, py(y) + 4);
+  }
+  context.textAlign = 'center';
+  context.fillText('realized MFLOPs per image (1 MAC = 1 FLOP)', (width + margin.left) / 2,
+                   height - 6);
+  context.save();
+  context.translate(12, (height - margin.bottom) / 2);
+  context.rotate(-Math.PI / 2);
+  context.fillText('latency per image (ms)', 0, 0);
+  context.restore();
+  names.forEach((name, k) => {
+    context.fillStyle = COLORS[k % COLORS.length];
+    context.globalAlpha = 0.6;
+    const record = perImage[name];
+    record.flops.forEach((flops, i) => {
+      context.fillRect(px(flops / 1e6) - 2, py(record.latency_ms[i]) - 2, 4, 4);
+    });
+    context.globalAlpha = 1;
+    context.textAlign = 'left';
+    context.fillRect(margin.left + 10, margin.top + 4 + 14 * k, 8, 8);
+    context.fillStyle = '#333';
+    context.fillText(name, margin.left + 22, margin.top + 12 + 14 * k);
+  });
+}
+
+function drawImage(canvas, pixels, [height, width]) {
+  canvas.width = width;
+  canvas.height = height;
+  const context = canvas.getContext('2d');
+  const image = context.createImageData(width, height);
+  for (let i = 0; i < width * height; i++) {
+    image.data[4 * i] = pixels[3 * i];
+    image.data[4 * i + 1] = pixels[3 * i + 1];
+    image.data[4 * i + 2] = pixels[3 * i + 2];
+    image.data[4 * i + 3] = 255;
+  }
+  context.putImageData(image, 0, 0);
+}
+
+/**
+ * One card per image: picture, true and predicted class, the strip of blocks (ran or
+ * skipped, with the channel groups kept), realized FLOPs and latency of `name`.
+ */
+export function renderImages(grid, {record, reference, referenceName, pixelsOf, shape, labels,
+                                    classNames, maxCards = 200}) {
+  grid.replaceChildren();
+  const className = (k) => (classNames && classNames[k]) ?? String(k);
+  const count = Math.min(record.latency_ms.length, maxCards);
+  for (let index = 0; index < count; index++) {
+    const card = document.createElement('div');
+    card.className = 'card';
+    card.dataset.index = String(index);
+    const canvas = document.createElement('canvas');
+    drawImage(canvas, pixelsOf(index), shape);
+    card.appendChild(canvas);
+    const predicted = record.predicted[index];
+    card.appendChild(cell('div', `true: ${className(labels[index])}`));
+    card.appendChild(cell('div', `pred: ${className(predicted)}`,
+                          record.correct[index] ? {} : {class: 'wrong'}));
+    const flops = record.flops[index];
+    const percent = reference ? ` (${(100 * flops / reference.flops[index]).toFixed(0)}%)` : '';
+    card.appendChild(cell('div', `${(flops / 1e6).toFixed(2)} MFLOPs${percent}`));
+    const refMs = reference ?
+        ` / ${referenceName} ${reference.latency_ms[index].toFixed(3)}` : '';
+    card.appendChild(cell('div', `${record.latency_ms[index].toFixed(3)} ms${refMs}`));
+    const strip = document.createElement('div');
+    strip.className = 'strip';
+    record.gate[index].forEach((ran, block) => {
+      const groups = record.kept_groups[index][block];
+      const box = cell('span', ran && groups ? String(groups) : '',
+                       {class: `cell ${ran ? 'ran' : 'skipped'}`,
+                        title: `block ${block + 1}: ${ran ? 'ran' : 'skipped'}` +
+                               (ran && groups ? `, ${groups} channel group(s)` : '')});
+      strip.appendChild(box);
+    });
+    card.appendChild(strip);
+    grid.appendChild(card);
+  }
+}
