@@ -6,7 +6,7 @@ DATASET ?= ../shared/data/cifar10_jpeg
 WORKDIR ?= runs/cifar_lc_b04
 BUDGET ?= 0.4
 
-.PHONY: venv install test lint demo models clean
+.PHONY: venv install test lint demo models clean web_deps serve_demo
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -17,8 +17,18 @@ install: $(BIN)/python
 
 venv: install
 
-test: install
+test: install web_deps
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+# The browser page's npm packages (web_demo/package-lock.json) and Debian's chromium for
+# its tests (tests/web_demo); in CI a missing one is an error, elsewhere they skip.
+web_deps:
+	@bash web_demo/scripts/install_deps.sh
+
+# The browser benchmark page (LiteRT.js) with WORKDIR's models: http://127.0.0.1:8000/
+SERVE_FLAGS ?=
+serve_demo: install web_deps
+	$(BIN)/python -m tflite.serve_demo --workdir $(WORKDIR) --dataset $(DATASET) $(SERVE_FLAGS)
 
 lint: install
 	$(BIN)/ruff check .
