@@ -132,14 +132,15 @@ def page(demo):
     calls = [
         # Parity: learned gates and every gate forced open, on NUM_IMAGES real images.
         {"models": ["dynamic"], "gates": "learned+open", "numImages": NUM_IMAGES,
-         "repeats": 1, "chunk": 4, "reference": "dynamic@open"},
+         "repeats": 1, "chunk": 4, "reference": "dynamic@open", "warmupMs": 0},
         # Latency: the same file with its gates closed (weights) and forced open (input),
         # interleaved per chunk.
         {"entries": [{"name": "closed", "model": "closed"},
                      {"name": "open", "model": "closed", "forceOpen": True}],
-         "numImages": NUM_LATENCY_IMAGES, "repeats": 5, "chunk": 8, "reference": "open"},
+         "numImages": NUM_LATENCY_IMAGES, "repeats": 5, "chunk": 8, "reference": "open",
+         "warmupMs": 1000},
     ]
-    url = f"{demo['url']}?images={UI_IMAGES}&repeats=1&chunk=3"
+    url = f"{demo['url']}?images={UI_IMAGES}&repeats=1&chunk=3&warmup=0"
     return _drive(url, demo["root"], calls, ui=True)
 
 

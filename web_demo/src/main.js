@@ -9,6 +9,8 @@ import {runProtocol, summarize} from './protocol.js';
 import {drawScatter, renderImages, renderTable, samePrecisionText} from './view.js';
 
 const ROLE_ORDER = ['dynamic', 'static', 'reference'];
+// Warm-up of each model before timing, beyond compare_models's 5 invokes (protocol.js).
+const DEFAULT_WARMUP_MS = 2000;
 const params = new URLSearchParams(location.search);
 const dataUrl = new URL(params.get('data') ?? 'data/', location.href);
 const threads = Math.max(1, Number.parseInt(params.get('threads') ?? '1', 10) || 1);
@@ -87,7 +89,8 @@ function pickReference(entries) {
  *
  * @param {object} options precision ('float', 'int8', ..., 'all'), gates ('learned' or
  *     'learned+open'), models (names; overrides precision), entries ([{name, model (name),
- *     forceOpen}]; overrides both), numImages, repeats, chunk, reference (entry name).
+ *     forceOpen}]; overrides both), numImages, repeats, chunk, warmupMs, reference (entry
+ *     name).
  * @return {Promise<object>} {summary, perImage, reference, entries, settings, env}.
  */
 export async function benchmark(options = {}) {
@@ -99,6 +102,7 @@ export async function benchmark(options = {}) {
     const numImages = Math.min(options.numImages ?? count, count);
     const repeats = options.repeats ?? 3;
     const chunk = options.chunk ?? 50;
+    const warmupMs = options.warmupMs ?? DEFAULT_WARMUP_MS;
     const entries = options.entries ?
         options.entries.map((e) => ({
           name: e.name,
@@ -126,14 +130,14 @@ export async function benchmark(options = {}) {
     };
     const perImage = await runProtocol({
       entries: entries.map((e) => e.name), numImages, repeats, chunk, runOne, labels,
-      onChunk: options.onChunk,
+      onChunk: options.onChunk, warmupMs,
     });
     return {
       summary: summarize(perImage, reference),
       perImage,
       reference,
       entries: entries.map((e) => ({name: e.name, model: e.model.name, forceOpen: e.forceOpen})),
-      settings: {numImages, repeats, chunk, threads},
+      settings: {numImages, repeats, chunk, threads, warmupMs},
       env: {...state.env, wasmLogLines: wasmLog.lines, wasmLogFirst: wasmLog.first.slice()},
     };
   } finally {
@@ -146,7 +150,8 @@ function render(result) {
   $('results').hidden = false;
   $('protocol').textContent =
       `${settings.numImages} images, ${settings.repeats} repeats (median), chunks of ` +
-      `${settings.chunk}, ${settings.threads} thread(s); reference: ${reference}.`;
+      `${settings.chunk}, ${settings.warmupMs} ms warm-up per model, ${settings.threads} ` +
+      `thread(s); reference: ${reference}.`;
   renderTable($('summary'), summary);
   $('same-precision').textContent = samePrecisionText(summary);
   drawScatter($('scatter'), perImage);
@@ -176,6 +181,7 @@ export async function runFromControls() {
       numImages: Number($('images').value),
       repeats: Number($('repeats').value),
       chunk: Number($('chunk').value),
+      warmupMs: Number($('warmup').value),
       onChunk: async (done, total) => {
         progress.value = done / total;
         await new Promise((resolve) => setTimeout(resolve, 0));  // Lets the bar repaint.
@@ -229,10 +235,12 @@ async function setup() {
   $('precision').replaceChildren(...precisions.map((p) => new Option(p, p)));
   const canForce = manifest.models.some((m) => m.role === 'dynamic' && m.has_force_input);
   $('gates').querySelector('option[value="learned+open"]').disabled = !canForce;
+  $('warmup').value = String(DEFAULT_WARMUP_MS);
   $('images').max = String(manifest.images.count);
   $('images').value = String(Math.min(100, manifest.images.count));
   for (const [param, id] of [['precision', 'precision'], ['gates', 'gates'],
-                             ['images', 'images'], ['repeats', 'repeats'], ['chunk', 'chunk']]) {
+                             ['images', 'images'], ['repeats', 'repeats'], ['chunk', 'chunk'],
+                             ['warmup', 'warmup']]) {
     if (params.has(param)) $(id).value = params.get(param);
   }
   $('run').disabled = false;

@@ -41,7 +41,11 @@ export function argmax(values) {
 /**
  * Runs every entry on every image, interleaved per chunk, as compare_models does.
  *
- * Warm-up: 5 untimed invokes per entry. Then, chunk after chunk, each entry runs one untimed
+ * Warm-up: `warmup` (5) untimed invokes per entry, cycling over the images, and in the
+ * browser more until `warmupMs` have passed: after 5 warm-up invokes only, the first 25
+ * images of an LC ResNet-20 took 4x their later time in Chromium 156 (@litertjs/core
+ * 2.5.3; not profiled: V8 optimizes WebAssembly while it runs, and IF branches not yet
+ * taken are cold). Then, chunk after chunk, each entry runs one untimed
  * invoke (its caches warm again) and the chunk's images, each `repeats` times; the image's
  * latency is the median of its repeats. Outputs are those of the image's last repeat.
  *
@@ -54,13 +58,15 @@ export function argmax(values) {
  * @param {(entry: string, index: number) => Promise<{ms: number, outputs: object}>} options.runOne
  *     one invoke; outputs holds Float32Arrays `logits`, `gate`, `kept_groups`, `realized_flops`.
  * @param {number[]} options.labels true labels.
+ * @param {number} [options.warmup] untimed invokes per entry before timing (5).
+ * @param {number} [options.warmupMs] warm-up of each entry lasts at least this long (0).
  * @param {(done: number, total: number) => Promise<void>} [options.onChunk] called between
  *     chunks (outside every timed region), e.g. to repaint a progress bar.
  * @return {Promise<Object<string, object>>} per entry: arrays latency_ms, flops, predicted,
  *     correct, gate, kept_groups, logits (one element per image).
  */
 export async function runProtocol({entries, numImages, repeats, chunk, runOne, labels,
-                                   onChunk, warmup = 5}) {
+                                   onChunk, warmup = 5, warmupMs = 0}) {
   if (!(numImages > 0 && repeats > 0 && chunk > 0)) {
     throw new Error(`expected numImages, repeats and chunk > 0 (got ${numImages}, ${repeats}, ` +
                     `${chunk})`);
@@ -70,8 +76,11 @@ export async function runProtocol({entries, numImages, repeats, chunk, runOne, l
     perImage[entry] = {latency_ms: [], flops: [], predicted: [], correct: [], gate: [],
                        kept_groups: [], logits: []};
   }
-  for (const entry of entries) {  // Warm-up (allocations, XNNPACK packing).
-    for (let index = 0; index < Math.min(warmup, numImages); index++) await runOne(entry, index);
+  for (const entry of entries) {  // Warm-up (allocations, XNNPACK packing, WASM tier-up).
+    const start = performance.now();
+    for (let count = 0; count < warmup || performance.now() - start < warmupMs; count++) {
+      await runOne(entry, count % numImages);
+    }
   }
   for (let start = 0; start < numImages; start += chunk) {
     const stop = Math.min(start + chunk, numImages);
