@@ -11,8 +11,9 @@ used as they are. The same files then run on the same test images, one thread, w
 same protocol (`compare_models`: warm-up, models interleaved per chunk, median of
 `--repeats` per image): first natively (`ai_edge_litert` Interpreter, XNNPACK), then in the
 page (web_demo/, single-thread WASM build), driven by playwright-core + Debian's chromium.
-Prints both tables, the browser/native ratios and how often the two runtimes agree on
-decisions and top-1; writes `web_vs_native.json` into `--out_dir`.
+Prints both tables, the browser/native ratios, how often the two runtimes agree on
+decisions, realized FLOPs and top-1, and their largest logit difference; writes
+`web_vs_native.json` into `--out_dir`.
 """
 
 import json
@@ -25,7 +26,7 @@ import numpy as np
 from absl import app, flags
 
 from lcnet_tf.export import load_keras_model, to_tflite
-from lcnet_tf.export.benchmark import compare_models, format_table, load_images
+from lcnet_tf.export.benchmark import TFLiteRunner, compare_models, format_table, load_images
 from lcnet_tf.export.web_demo import QUANTIZE_SUFFIXES, make_server, write_demo_data
 
 REPO = Path(__file__).resolve().parents[1]
@@ -89,6 +90,13 @@ def run_browser(data_dir, names, out_dir):
     return output["calls"][0], output
 
 
+def max_logit_difference(path, images, browser_logits):
+    """Largest |browser - native| logit over the images (native: one more pass, untimed)."""
+    runner = TFLiteRunner(path)
+    native = np.stack([runner.run(image)[0]["logits"].reshape(-1) for image in images])
+    return float(np.max(np.abs(native - np.asarray(browser_logits, dtype=np.float32))))
+
+
 def agreement(native, browser, name):
     """Fractions of images whose gates / top-1 agree, and the largest logit difference."""
     gates_native = np.asarray(native[name]["gate"], dtype=np.float32)
@@ -120,18 +128,21 @@ def main(argv):
     print(format_table(browser_summary))
     header = (f"\n{'model':<16}{'native ms':>10}{'browser ms':>11}{'ratio':>7}"
               f"{'native p50':>11}{'browser p50':>12}{'acc nat/web':>14}{'same gates':>11}"
-              f"{'same FLOPs':>11}{'same top1':>10}")
+              f"{'same FLOPs':>11}{'same top1':>10}{'max |dlogit|':>13}")
     print(header)
     rows = {}
     for name in models:
         nat, web = native_summary[name], browser["summary"][name]
         same_gates, same_flops, same_top1 = agreement(native_per_image, browser["perImage"], name)
+        logit_difference = max_logit_difference(models[name], images,
+                                                browser["perImage"][name]["logits"])
         rows[name] = {
             "native_ms": nat["latency_ms"], "browser_ms": web["latency_ms"],
             "browser_over_native": web["latency_ms"]["mean"] / nat["latency_ms"]["mean"],
             "native_accuracy": nat["accuracy"], "browser_accuracy": web["accuracy"],
             "native_mflops": nat["mean_flops"] / 1e6, "browser_mflops": web["mean_flops"] / 1e6,
             "same_gates": same_gates, "same_flops": same_flops, "same_correct": same_top1,
+            "max_logit_difference": logit_difference,
             "native_latency_per_image": native_per_image[name]["latency_ms"].tolist(),
             "browser_latency_per_image": browser["perImage"][name]["latency_ms"],
         }
@@ -139,7 +150,7 @@ def main(argv):
               f"{rows[name]['browser_over_native']:>7.2f}{nat['latency_ms']['p50']:>11.3f}"
               f"{web['latency_ms']['p50']:>12.3f}"
               f"{nat['accuracy']:>7.3f}/{web['accuracy']:.3f}{same_gates:>11.3f}"
-              f"{same_flops:>11.3f}{same_top1:>10.3f}")
+              f"{same_flops:>11.3f}{same_top1:>10.3f}{logit_difference:>13.2e}")
     print(f"\nload average before/after: {load_before[0]:.2f} / {load_after[0]:.2f}; "
           f"{FLAGS.num_images} images, {FLAGS.repeats} repeats, chunk {FLAGS.chunk}; "
           f"{raw['env']['userAgent']}")
