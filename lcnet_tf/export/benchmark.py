@@ -57,6 +57,10 @@ class TFLiteRunner:
         self.image_dtype = self.input_details[IMAGE_INPUT]["dtype"]
         self.image_shape = tuple(self.input_details[IMAGE_INPUT]["shape"])
 
+    @property
+    def num_if_ops(self):
+        """IF ops in the model's graph (one per gated block and channel group)."""
+        return summarize_tflite(self.content).num_if_ops
 
     def run(self, image, force_gates_open=False):
         """Runs one image; returns `(outputs dict, seconds spent in invoke)`.
@@ -95,7 +99,7 @@ def latency_stats(latencies_ms):
 
 
 def compare_models(models, images, labels, *, reference="static", num_threads=1, repeats=1,
-                   chunk=50, progress=True):
+                   chunk=50, progress=True, runner_factory=None):
     """Runs every model on every image, interleaved, and compares them with `reference`.
 
     Images go in chunks of `chunk`: each model runs the whole chunk (after
@@ -116,6 +120,9 @@ def compare_models(models, images, labels, *, reference="static", num_threads=1,
         repeats: invokes per image and model.
         chunk: images per interleaving chunk (1 = alternate on every image).
         progress: show a progress bar.
+        runner_factory: `(model, num_threads) -> runner` with `TFLiteRunner`'s `run`
+            and `num_if_ops`; None for `TFLiteRunner`. (tests/android_demo runs this
+            protocol on scripted runners to check the Android app's copy of it.)
 
     Returns:
         `(summary, per_image)`: summary dict name -> {accuracy, mean_flops,
@@ -138,7 +145,8 @@ def compare_models(models, images, labels, *, reference="static", num_threads=1,
             "Invalid value for `images`/`labels`: expected (N, H, W, 3) images and N labels, "
             f"N > 0. Received: images.shape={images.shape}, labels.shape={labels.shape}"
         )
-    runners = {name: TFLiteRunner(model, num_threads) for name, model in models.items()}
+    runner_factory = runner_factory or TFLiteRunner
+    runners = {name: runner_factory(model, num_threads) for name, model in models.items()}
     per_image = {
         name: {
             "latency_ms": np.zeros(len(images)),
@@ -184,7 +192,7 @@ def compare_models(models, images, labels, *, reference="static", num_threads=1,
             "flops_speedup": float(flops_speedup),
             "efficiency": float(latency_speedup / flops_speedup),
             "block_run_rate": float(np.mean(record["gate"])),
-            "num_if_ops": summarize_tflite(runners[name].content).num_if_ops,
+            "num_if_ops": runners[name].num_if_ops,
         }
         record["gate"] = np.stack(record["gate"])
         summary[name]["latency_model"] = latency_decomposition(
