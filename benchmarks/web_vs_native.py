@@ -27,7 +27,12 @@ from absl import app, flags
 
 from lcnet_tf.export import load_keras_model, to_tflite
 from lcnet_tf.export.benchmark import TFLiteRunner, compare_models, format_table, load_images
-from lcnet_tf.export.web_demo import QUANTIZE_SUFFIXES, make_server, write_demo_data
+from lcnet_tf.export.web_demo import (
+    QUANTIZE_SUFFIXES,
+    dataset_class_names,
+    make_server,
+    write_demo_data,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 FLAGS = flags.FLAGS
@@ -118,7 +123,8 @@ def main(argv):
         models, images, labels, reference=FLAGS.reference, num_threads=1,
         repeats=FLAGS.repeats, chunk=FLAGS.chunk, progress=False)
     data_dir = out_dir / "page_data"
-    write_demo_data(data_dir, models, images, labels)
+    write_demo_data(data_dir, models, images, labels,
+                    class_names=dataset_class_names(FLAGS.dataset))
     browser, raw = run_browser(data_dir, list(models), out_dir)
     load_after = os.getloadavg()
     print("native (ai_edge_litert, 1 thread):")

@@ -20,7 +20,9 @@ from lcnet_tf.cli.errors import run_with_clear_errors
 from lcnet_tf.export import ExportError
 from lcnet_tf.export.benchmark import load_images
 from lcnet_tf.export.web_demo import (
+    MODELS_SUBDIR,
     QUANTIZE_SUFFIXES,
+    dataset_class_names,
     default_site_dir,
     export_workdir_models,
     find_tflite_models,
@@ -36,7 +38,8 @@ flags.DEFINE_string("dataset", "../shared/data/cifar10_jpeg", "TFDS name or prep
 flags.DEFINE_integer("num_images", 100, "Test images written for the page.")
 flags.DEFINE_string("out_dir", None, "Data directory of the page (default <workdir>/web_demo).")
 flags.DEFINE_bool("export", False, "Export the workdir's .keras models (with the force_gates_open "
-                  "input) instead of using its .tflite files.")
+                  "input) instead of using its .tflite files; files newer than their .keras "
+                  "are reused.")
 flags.DEFINE_list("quantize", ["none", "int8"], "Precisions exported with --export.")
 flags.DEFINE_integer("num_calibration", 256, "Training images for int8 calibration (--export).")
 flags.DEFINE_string("host", "127.0.0.1", "Address to bind (127.0.0.1: this machine only).")
@@ -59,7 +62,7 @@ def prepare(workdir, out_dir):
         calibration = None
         if "int8" in FLAGS.quantize:
             calibration, _ = load_images(FLAGS.dataset, "train", FLAGS.num_calibration)
-        models = export_workdir_models(workdir, os.path.join(out_dir, "exported"),
+        models = export_workdir_models(workdir, os.path.join(out_dir, MODELS_SUBDIR),
                                        quantize=FLAGS.quantize, calibration=calibration)
     else:
         models = find_tflite_models(workdir)
@@ -70,11 +73,8 @@ def prepare(workdir, out_dir):
                 "export its .keras models."
             )
     images, labels = load_images(FLAGS.dataset, "test", FLAGS.num_images)
-    from lcnet_tf.data import resolve_dataset
-
-    label_feature = resolve_dataset(FLAGS.dataset).info.features["label"]
-    class_names = getattr(label_feature, "names", None)
-    write_demo_data(out_dir, models, images, labels, class_names=class_names,
+    write_demo_data(out_dir, models, images, labels,
+                    class_names=dataset_class_names(FLAGS.dataset),
                     metadata={"workdir": os.path.abspath(workdir), "dataset": FLAGS.dataset,
                               "split": "test"})
     return list(models)

@@ -91,7 +91,7 @@ def find_tflite_models(workdir):
 
 
 def export_workdir_models(workdir, out_dir, *, quantize=("none",), calibration=None,
-                          force_input=True):
+                          force_input=True, reuse=True):
     """Exports the `.keras` models of a training workdir for the page.
 
     `model.keras` -> `dynamic`, `static.keras` -> `static`, `static_reference/model.keras`
@@ -105,6 +105,8 @@ def export_workdir_models(workdir, out_dir, *, quantize=("none",), calibration=N
         quantize: precisions among `lcnet_tf.export.QUANTIZATIONS`.
         calibration: (N, H, W, 3) training images; needed for int8.
         force_input: keep the `force_gates_open` input.
+        reuse: keep an exported file that is newer than its `.keras` file (delete it, or
+            pass False, to export again, e.g. with other calibration images).
 
     Returns:
         dict name -> path of the exported files.
@@ -128,14 +130,25 @@ def export_workdir_models(workdir, out_dir, *, quantize=("none",), calibration=N
     out_dir.mkdir(parents=True, exist_ok=True)
     exported = {}
     for role, source in sources.items():
-        model = load_keras_model(source)
+        model = None
         for variant in quantize:
             name = role + QUANTIZE_SUFFIXES[variant]
             path = out_dir / f"{name}.tflite"
+            exported[name] = path
+            if reuse and path.is_file() and path.stat().st_mtime >= source.stat().st_mtime:
+                continue
+            model = model or load_keras_model(source)
             to_tflite(model, path, quantize=variant, force_input=force_input,
                       representative_data=calibration if variant == "int8" else None)
-            exported[name] = path
     return exported
+
+
+def dataset_class_names(dataset):
+    """Class names of a TFDS dataset's `label` feature (None if it has none)."""
+    from lcnet_tf.data import resolve_dataset
+
+    label = resolve_dataset(dataset).info.features["label"]
+    return list(label.names) if getattr(label, "names", None) else None
 
 
 def describe_tflite(path):

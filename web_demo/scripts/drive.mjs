@@ -4,7 +4,8 @@
 // screenshot of the result view; prints one JSON object on stdout.
 //
 //   node web_demo/scripts/drive.mjs --url http://127.0.0.1:8000/ \
-//       [--calls calls.json] [--ui] [--screenshot shot.png] [--chromium /usr/bin/chromium]
+//       [--calls calls.json] [--ui] [--screenshot shot.png [--clip-height 1400]]
+//       [--chromium /usr/bin/chromium]
 //
 // calls.json: a list of option objects for benchmark() (see web_demo/src/main.js).
 // Used by tests/web_demo/test_web_demo.py and benchmarks/web_vs_native.py.
@@ -27,6 +28,7 @@ const {values: args} = parseArgs({
     calls: {type: 'string'},
     ui: {type: 'boolean', default: false},
     screenshot: {type: 'string'},
+    'clip-height': {type: 'string'},
     chromium: {type: 'string', default: process.env.CHROMIUM ?? '/usr/bin/chromium'},
     timeout: {type: 'string', default: '300000'},
   },
@@ -67,7 +69,11 @@ try {
       cards: document.querySelectorAll('#images-grid .card').length,
       stripCells: document.querySelectorAll('#images-grid .card .strip .cell').length,
     }));
-    if (args.screenshot) {
+    if (args.screenshot && args['clip-height']) {  // The whole page, its top only.
+      const height = await page.evaluate(() => document.documentElement.scrollHeight);
+      await page.screenshot({path: args.screenshot, fullPage: true, clip: {
+        x: 0, y: 0, width: 1100, height: Math.min(height, Number(args['clip-height']))}});
+    } else if (args.screenshot) {
       await page.locator('#results').screenshot({path: args.screenshot});
     }
   }

@@ -21,11 +21,12 @@ export const IMAGE_INPUT = 'image';
 export const FORCE_INPUT = 'force_gates_open';
 
 /** What the WASM module printed (stdout and stderr), kept out of the console. */
-export const wasmLog = {lines: 0, first: []};
+export const wasmLog = {lines: 0, first: [], last: ''};
 
 function capture(text) {
   wasmLog.lines += 1;
-  if (wasmLog.first.length < 10) wasmLog.first.push(String(text));
+  wasmLog.last = String(text);
+  if (wasmLog.first.length < 10) wasmLog.first.push(wasmLog.last);
 }
 
 let loaded = null;

@@ -138,7 +138,8 @@ export async function benchmark(options = {}) {
       reference,
       entries: entries.map((e) => ({name: e.name, model: e.model.name, forceOpen: e.forceOpen})),
       settings: {numImages, repeats, chunk, threads, warmupMs},
-      env: {...state.env, wasmLogLines: wasmLog.lines, wasmLogFirst: wasmLog.first.slice()},
+      env: {...state.env, wasmLogLines: wasmLog.lines, wasmLogFirst: wasmLog.first.slice(),
+            wasmLogLast: wasmLog.last},
     };
   } finally {
     state.running = false;
@@ -202,7 +203,8 @@ function statusText() {
   const env = state.env;
   const isolation = env.crossOriginIsolated ? 'cross-origin isolated' :
       'NOT cross-origin isolated (coarse timers: see README)';
-  const log = wasmLog.lines ? `; ${wasmLog.lines} LiteRT log lines kept out of the console` : '';
+  const log = wasmLog.lines ?
+      `; ${wasmLog.lines} LiteRT log lines kept out of the console (last: ${wasmLog.last})` : '';
   return `LiteRT.js ${env.build} build, ${env.threads} thread(s); ${isolation}, timer step ` +
       `${env.timerResolutionMs.toFixed(4)} ms; ${state.manifest.models.length} models, ` +
       `${state.manifest.images.count} test images${log}.`;

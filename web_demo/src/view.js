@@ -145,7 +145,7 @@ export function renderImages(grid, {record, reference, referenceName, pixelsOf, 
     const percent = reference ? ` (${(100 * flops / reference.flops[index]).toFixed(0)}%)` : '';
     card.appendChild(cell('div', `${(flops / 1e6).toFixed(2)} MFLOPs${percent}`));
     const refMs = reference ?
-        ` / ${referenceName} ${reference.latency_ms[index].toFixed(3)}` : '';
+        ` (${referenceName} ${reference.latency_ms[index].toFixed(3)})` : '';
     card.appendChild(cell('div', `${record.latency_ms[index].toFixed(3)} ms${refMs}`));
     const strip = document.createElement('div');
     strip.className = 'strip';
