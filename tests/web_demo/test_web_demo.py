@@ -253,6 +253,89 @@ def test_protocol_statistics_match_numpy_conventions():
     assert "# fail 0" in result.stdout
 
 
+class _ScriptedRunner:
+    """Stands for TFLiteRunner in compare_models: each run takes the next scripted duration."""
+
+    def __init__(self, name, script, trace):
+        self.name, self.script, self.trace, self.position = name, script, trace, 0
+        self.num_if_ops = 0
+
+    def run(self, image):
+        index = int(np.asarray(image)[0, 0, 0])
+        self.trace.append([self.name, index])
+        nanoseconds = self.script["call_ns"][self.position]
+        self.position += 1
+        gate = np.asarray(self.script["gate"][index], np.float32)
+        return {"logits": np.asarray(self.script["logits"][index], np.float32)[None],
+                "gate": gate[None], "kept_groups": np.zeros_like(gate)[None],
+                "realized_flops": np.float32([self.script["flops"][index]])}, nanoseconds / 1e9
+
+
+def _scripted_case(num_images, repeats, chunk, models, reference, seed):
+    rng = np.random.default_rng(seed)
+    num_blocks, num_classes = 3, 4
+    labels = rng.integers(0, num_classes, num_images)
+    calls = min(5, num_images) + sum(1 + repeats * (min(start + chunk, num_images) - start)
+                                     for start in range(0, num_images, chunk))
+    scripts = {}
+    for name in models:
+        gate = (rng.uniform(size=(num_images, num_blocks)) < 0.5).astype(np.float32)
+        if name.startswith("static"):
+            gate[:] = 1.0
+        logits = rng.normal(size=(num_images, num_classes)).astype(np.float32)
+        logits[min(2, num_images - 1)] = 1.0  # A tie: argmax takes the first maximum.
+        scripts[name] = {
+            "call_ns": rng.integers(50_000, 400_000, calls).tolist(),  # Ties come with them.
+            "gate": gate.tolist(),
+            "flops": (1e6 + gate @ rng.uniform(1e6, 3e6, num_blocks)).astype(np.float32).tolist(),
+            "logits": logits.tolist(),
+        }
+    return {"numImages": num_images, "repeats": repeats, "chunk": chunk,
+            "reference": reference, "labels": labels.tolist(), "scripts": scripts}
+
+
+@pytest.mark.parametrize("num_images,repeats,chunk,models,reference", [
+    (37, 2, 10, ("dynamic", "static", "dynamic_int8", "static_int8"), "static"),
+    (16, 3, 5, ("static", "dynamic"), "static"),
+    (4, 1, 3, ("dynamic_int8", "static_int8"), "static_int8"),  # fewer images than warm-up
+])
+def test_page_protocol_replays_compare_models(tmp_path, num_images, repeats, chunk, models,
+                                              reference):
+    """The page's protocol and summary make of scripted runners what compare_models makes."""
+    _require(_missing_node())
+    from lcnet_tf.export.benchmark import compare_models
+
+    case = _scripted_case(num_images, repeats, chunk, models, reference, seed=num_images)
+    images = np.zeros((num_images, 2, 2, 3), np.uint8)
+    images[:, 0, 0, 0] = np.arange(num_images)
+    trace = []
+    summary, per_image = compare_models(
+        {name: name for name in models}, images, np.asarray(case["labels"]),
+        reference=reference, repeats=repeats, chunk=chunk, progress=False,
+        runner_factory=lambda name, _threads: _ScriptedRunner(name, case["scripts"][name],
+                                                              trace))
+    cases_path = tmp_path / "cases.json"
+    cases_path.write_text(json.dumps([case]))
+    result = subprocess.run(["node", str(SITE / "scripts" / "replay_protocol.mjs"),
+                             str(cases_path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (page,) = json.loads(result.stdout)
+    assert page["trace"] == trace
+    for name in models:
+        np.testing.assert_allclose(page["perImage"][name]["latency_ms"],
+                                   per_image[name]["latency_ms"], rtol=1e-12)
+        assert page["perImage"][name]["correct"] == per_image[name]["correct"].tolist()
+        for key in ("accuracy", "mean_flops", "flops_fraction", "speedup", "flops_speedup",
+                    "efficiency"):
+            assert page["summary"][name][key] == pytest.approx(summary[name][key], rel=1e-12)
+        # NumPy averages the float32 gates in float32.
+        assert page["summary"][name]["block_run_rate"] == pytest.approx(
+            summary[name]["block_run_rate"], rel=1e-6)
+        for key in ("mean", "p50", "p90"):
+            assert page["summary"][name]["latency_ms"][key] == pytest.approx(
+                summary[name]["latency_ms"][key], rel=1e-12)
+
+
 def test_model_names_give_role_and_precision(tmp_path):
     assert split_model_name("dynamic_int8") == ("dynamic", "int8")
     assert split_model_name("static") == ("static", "float")

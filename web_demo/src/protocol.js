@@ -78,7 +78,8 @@ export async function runProtocol({entries, numImages, repeats, chunk, runOne, l
   }
   for (const entry of entries) {  // Warm-up (allocations, XNNPACK packing, WASM tier-up).
     const start = performance.now();
-    for (let count = 0; count < warmup || performance.now() - start < warmupMs; count++) {
+    const invokes = Math.min(warmup, numImages);  // compare_models: images[:5]
+    for (let count = 0; count < invokes || performance.now() - start < warmupMs; count++) {
       await runOne(entry, count % numImages);
     }
   }
