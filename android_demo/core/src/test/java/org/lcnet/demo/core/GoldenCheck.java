@@ -12,7 +12,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Replays a golden file of tests/android_demo/golden.py through this core and lists every
+ * Replays a golden file of tests/android_demo/android_golden.py through this core and lists every
  * difference from what Python computed.
  *
  * <p>Python ran {@code compare_models} on scripted runners; here the same scripts run through

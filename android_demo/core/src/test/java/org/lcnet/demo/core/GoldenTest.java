@@ -12,7 +12,7 @@ import java.util.Map;
 import org.junit.Test;
 
 /**
- * The committed golden file (tests/android_demo/golden.py: Python's compare_models on scripted
+ * The committed golden file (tests/android_demo/android_golden.py: Python's compare_models on scripted
  * runners) is reproduced by this core: call order, per-image numbers, summary and table.
  */
 public class GoldenTest {
