@@ -6,7 +6,7 @@ DATASET ?= ../shared/data/cifar10_jpeg
 WORKDIR ?= runs/cifar_lc_b04
 BUDGET ?= 0.4
 
-.PHONY: venv install test lint demo models clean web_deps serve_demo
+.PHONY: venv install test lint demo models clean web_deps serve_demo android_deps android_assets
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -17,7 +17,7 @@ install: $(BIN)/python
 
 venv: install
 
-test: install web_deps
+test: install web_deps android_deps
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # The browser page's npm packages (web_demo/package-lock.json) and Debian's chromium for
@@ -29,6 +29,16 @@ web_deps:
 SERVE_FLAGS ?=
 serve_demo: install web_deps
 	$(BIN)/python -m tflite.serve_demo --workdir $(WORKDIR) --dataset $(DATASET) $(SERVE_FLAGS)
+
+# A JDK and Debian's junit4 for the Android core's JUnit tests (tests/android_demo); as root
+# a missing one is apt-get installed; in CI a failure is an error, elsewhere they skip.
+android_deps:
+	@bash android_demo/scripts/install_deps.sh
+
+# The Android app's assets from WORKDIR's .tflite files (android_demo/README.md).
+ANDROID_ASSETS_FLAGS ?=
+android_assets: install
+	$(BIN)/python -m tflite.android_assets --workdir $(WORKDIR) --dataset $(DATASET) $(ANDROID_ASSETS_FLAGS)
 
 lint: install
 	$(BIN)/ruff check .
@@ -48,6 +58,7 @@ demo: install
 	  $$(test -f $(STATIC_MODEL) && echo --static_model $(STATIC_MODEL)) \
 	  $$(test -f $(REFERENCE_MODEL) && echo --reference_model $(REFERENCE_MODEL)) \
 	  --dataset $(DATASET) --num_images $(BENCH_IMAGES) --quantize none,int8 --out_dir $(WORKDIR)/tflite_benchmark
+	@if [ "$(ANDROID_ASSETS)" = 1 ]; then $(MAKE) --no-print-directory android_assets; fi
 
 models: install
 	$(BIN)/python -m lcnet_tf.models_table
