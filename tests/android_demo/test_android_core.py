@@ -19,12 +19,6 @@ JUNIT_TESTS = android_java.junit_test_names()
 
 
 @pytest.fixture(scope="module")
-def core_classpath(tmp_path_factory):
-    android_java.require_toolchain()
-    return android_java.build(tmp_path_factory.mktemp("android_core"))
-
-
-@pytest.fixture(scope="module")
 def junit_results(core_classpath, tmp_path_factory):
     results_path = tmp_path_factory.mktemp("junit") / "results.json"
     result = android_java.java(core_classpath, "JUnitReport", results_path,
