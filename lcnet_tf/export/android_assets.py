@@ -134,6 +134,28 @@ def read_signature(path):
     return {"signature_keys": sorted(signatures), "inputs": inputs, "outputs": outputs}
 
 
+ROLE_ORDER = ("static", "dynamic", "reference")
+PRECISION_ORDER = ("float", "fp16", "dynamic", "int8")
+
+
+def display_order(names):
+    """Names sorted as `python -m tflite.benchmark` prints them: by precision, then role.
+
+    `["dynamic_int8", "dynamic", "static_int8", "static"]` ->
+    `["static", "dynamic", "static_int8", "dynamic_int8"]`; an unknown role comes last within its
+    precision, an unknown precision after the known ones.
+    """
+    from lcnet_tf.export.web_demo import split_model_name
+
+    def key(name):
+        role, precision = split_model_name(name)
+        return (PRECISION_ORDER.index(precision) if precision in PRECISION_ORDER
+                else len(PRECISION_ORDER),
+                ROLE_ORDER.index(role) if role in ROLE_ORDER else len(ROLE_ORDER))
+
+    return sorted(names, key=key)  # Stable: equal keys keep the caller's order.
+
+
 def default_reference(names):
     """The row the others are compared with: `static`, else the first `static_*`, else the first.
 
@@ -183,7 +205,8 @@ def write_android_assets(out_dir, models, images, labels, *, class_names=None, m
         out_dir: the assets directory (created). `.tflite` files in its `models/` that are not
             among `models` are removed (they would only grow the APK).
         models: dict name -> `.tflite` path; names as `python -m tflite.benchmark` writes them
-            (`dynamic`, `static_int8`, ...) give the role and precision.
+            (`dynamic`, `static_int8`, ...) give the role and precision, and the order
+            (`display_order`) in which the app lists them.
         images: (N, H, W, 3) test pixels 0-255.
         labels: (N,) int labels.
         class_names: optional class names (shown by the app).
@@ -204,6 +227,7 @@ def write_android_assets(out_dir, models, images, labels, *, class_names=None, m
     labels = np.asarray(labels).astype(np.int64)
     if not models:
         raise ValueError("Invalid value for `models`: expected at least one .tflite file.")
+    models = {name: models[name] for name in display_order(models)}
     out_dir = Path(out_dir)
     models_dir = out_dir / MODELS_SUBDIR
     models_dir.mkdir(parents=True, exist_ok=True)

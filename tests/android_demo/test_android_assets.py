@@ -26,6 +26,8 @@ from lcnet_tf.export import (
     to_tflite,
 )
 from lcnet_tf.export.android_assets import (
+    default_reference,
+    display_order,
     read_image_set,
     read_signature,
     write_android_assets,
@@ -148,6 +150,13 @@ def test_committed_small_image_set_is_what_python_writes(tmp_path):
     write_image_set(tmp_path / "small.bin", (7 * index + 13 * y + 3 * x + 101 * c) % 256,
                     [3, 0, 9])
     assert (tmp_path / "small.bin").read_bytes() == SMALL_IMAGE_SET.read_bytes()
+
+
+def test_models_are_listed_as_the_python_benchmark_lists_them():
+    names = ["dynamic_int8", "reference", "dynamic", "static_int8", "static", "extra"]
+    assert display_order(names) == ["static", "dynamic", "reference", "extra", "static_int8",
+                                     "dynamic_int8"]
+    assert default_reference(["dynamic_int8", "static_int8"]) == "static_int8"
 
 
 def test_writers_reject_bad_inputs(exported, tmp_path):
