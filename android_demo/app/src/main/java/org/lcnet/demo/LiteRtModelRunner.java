@@ -38,6 +38,9 @@ final class LiteRtModelRunner implements ModelRunner {
   }
 
   private final Interpreter interpreter;
+  private final String file;
+  private final String runtime;
+  private final String converterVersion;
   private final ModelSignature signature;
   private final ByteBuffer image;
   private final ByteBuffer force;
@@ -49,8 +52,11 @@ final class LiteRtModelRunner implements ModelRunner {
   private final ByteBuffer realizedFlops;
 
   private LiteRtModelRunner(Interpreter interpreter, ModelSignature signature,
-      Map<String, TensorSpec> outputSpecs) {
+      Map<String, TensorSpec> outputSpecs, String converterVersion) {
     this.interpreter = interpreter;
+    this.file = signature.file;
+    this.runtime = "LiteRT " + BuildConfig.LITERT_VERSION;
+    this.converterVersion = converterVersion;
     this.signature = signature;
     image = direct(signature.image.numBytes());
     inputs.put(ModelContract.IMAGE_INPUT, image);
@@ -117,7 +123,8 @@ final class LiteRtModelRunner implements ModelRunner {
       }
       ModelSignature signature =
           ModelContract.check(file, Arrays.asList(keys), inputSpecs, outputSpecs);
-      return new LiteRtModelRunner(interpreter, signature, outputSpecs);
+      interpreter.allocateTensors();  // Kernels are prepared here: fail now, not mid-run.
+      return new LiteRtModelRunner(interpreter, signature, outputSpecs, converterVersion);
     } catch (ContractException e) {
       interpreter.close();
       throw new LoadException(e.getMessage(), e);
@@ -154,7 +161,12 @@ final class LiteRtModelRunner implements ModelRunner {
 
   @Override
   public void invoke() {
-    interpreter.runSignature(inputs, outputs, ModelContract.SIGNATURE_KEY);
+    try {
+      interpreter.runSignature(inputs, outputs, ModelContract.SIGNATURE_KEY);
+    } catch (RuntimeException e) {
+      throw new IllegalStateException(
+          org.lcnet.demo.core.LoadErrors.describe(file, e, runtime, converterVersion), e);
+    }
   }
 
   @Override

@@ -236,7 +236,7 @@ public final class MainActivity extends Activity {
       runOnUiThread(() -> status.setText("Cancelled."));
     } catch (Exception e) {
       Log.e(TAG, "Benchmark failed", e);
-      showError("Benchmark failed: " + e);
+      showError("Benchmark failed: " + (e.getMessage() != null ? e.getMessage() : e.toString()));
     } finally {
       for (LiteRtModelRunner runner : runners.values()) {
         runner.close();
