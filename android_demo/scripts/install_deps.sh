@@ -32,8 +32,10 @@ fi
 
 if command -v javac >/dev/null && [ -f "$junit" ]; then
   echo "android_deps: $(javac -version 2>&1), $junit"
+elif [ "$in_ci" = 1 ]; then
+  echo "android_deps: no javac or $junit: the Android core's JUnit tests cannot run (CI)" >&2
+  exit 1
 else
   echo "android_deps: the Android core's JUnit tests (tests/android_demo) will skip" >&2
-  if [ "$in_ci" = 1 ]; then exit 1; fi
 fi
 exit 0
