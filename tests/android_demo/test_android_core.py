@@ -53,13 +53,32 @@ def test_core_has_no_android_or_litert_dependency(core_classpath):
         assert not foreign, f"{path.name} imports {foreign}"
 
 
+def _differences(committed, fresh, path=""):
+    """Paths where two JSON trees differ; floats to 1e-12 relative (LAPACK's least squares
+    may differ in the last bits between CPUs)."""
+    if isinstance(committed, dict) and isinstance(fresh, dict):
+        keys = list(dict.fromkeys([*committed, *fresh]))
+        return [d for key in keys
+                for d in _differences(committed.get(key), fresh.get(key), f"{path}/{key}")]
+    if isinstance(committed, list) and isinstance(fresh, list):
+        if len(committed) != len(fresh):
+            return [f"{path}: length {len(committed)} != {len(fresh)}"]
+        return [d for i, (a, b) in enumerate(zip(committed, fresh, strict=True))
+                for d in _differences(a, b, f"{path}[{i}]")]
+    if (isinstance(committed, float) and isinstance(fresh, float)
+            and committed == pytest.approx(fresh, rel=1e-12, abs=1e-15)):
+        return []
+    return [] if committed == fresh else [f"{path}: {committed!r} != {fresh!r}"]
+
+
 def test_committed_golden_is_what_python_computes_now():
     """Fails when Python's protocol or summary changes: regenerate the golden, then fix Java."""
     committed = json.loads(android_golden.GOLDEN_PATH.read_text())
     fresh = json.loads(json.dumps(android_golden.make_golden()))
-    assert committed == fresh, (
+    differences = _differences(committed, fresh)
+    assert not differences, (
         "The golden file is stale: python tests/android_demo/android_golden.py rewrites it "
-        "(then the Java core must reproduce it)."
+        "(then the Java core must reproduce it). " + "; ".join(differences[:5])
     )
 
 
