@@ -91,6 +91,7 @@ POINTS = {
     # Gated from the first step (no parent, no teacher): the whole schedule at the static
     # phase's peak lr, the budget tightening over the first half.
     "lc_b0.5_scratch": _dynamic(0.5, gated_epochs=6, lr=0.1, budget_curriculum_epochs=3.0),
+    "lc_b0.4_scratch": _dynamic(0.4, gated_epochs=6, lr=0.1, budget_curriculum_epochs=3.0),
     "lc_b0.5_kd_cur_g4": _dynamic(0.5, gated_epochs=4, **LEVERS["kd"], **LEVERS["cur"]),
     "lc_b0.3_kd_cur": _dynamic(0.3, **LEVERS["kd"], **LEVERS["cur"]),
     "lc32_b0.4_kd_cur": _dynamic(0.4, model="resnet32", **LEVERS["kd"], **LEVERS["cur"]),
