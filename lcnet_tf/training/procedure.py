@@ -118,6 +118,11 @@ def choose_channel_keep(model, config):
 
     Returns:
         The keep fraction (float), or None when the model has no channel gates.
+
+    Raises:
+        ValueError: for "channel" gating, when the budget is below the lowest ratio
+            its channel gates can realize (e.g. ResNet-20's preset, stage 3 only with
+            2 groups: 0.84): the model would silently miss the budget.
     """
     groups = [block.channel_groups for block in model.blocks if block.channel_groups]
     if not groups:
@@ -149,6 +154,14 @@ def choose_channel_keep(model, config):
         (table["fixed"] + table["always"].sum() + cost_terms(f).sum()) / table["backbone"]
         for f in fractions
     ]
+    if config.budget < min(ratios) - config.calibration_tolerance:
+        raise ValueError(
+            f"Invalid value for `budget`: gating='channel' (no block gates) realizes a fixed "
+            f"FLOPs ratio per keep fraction, at least {min(ratios):.3f} with this model's "
+            f"channel gates ({len(groups)} gated blocks, {group_count} groups); use "
+            "gating='lc', channel gates on more stages or more groups, or a budget >= "
+            f"{min(ratios):.3f}. Received: budget={config.budget}"
+        )
     return float(fractions[int(np.argmin([abs(r - config.budget) for r in ratios]))])
 
 
@@ -287,6 +300,8 @@ def run_training(config, workdir, *, strategy=None, callbacks=(), verbose=1):
     model_kwargs = {"num_classes": num_classes, "width_multiplier": config.width_multiplier}
     if config.image_size:
         model_kwargs["image_size"] = config.image_size
+    if config.gating == "channel":  # An unreachable budget fails now, not after phase 1.
+        choose_channel_keep(create_model(config.model, gating="channel", **model_kwargs), config)
 
     def fit(model, phase, epochs, peak_lr, teacher=None):
         total_steps = epochs * steps_per_epoch

@@ -24,8 +24,10 @@ def randomize(model, seed=0):
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             gamma, beta, mean, variance = layer.get_weights()
-            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.2, beta.shape),
-                               rng.normal(0, 0.2, mean.shape), rng.uniform(0.5, 2.0, variance.shape)])
+            layer.set_weights([
+                rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.2, beta.shape),
+                rng.normal(0, 0.2, mean.shape), rng.uniform(0.5, 2.0, variance.shape),
+            ])
         elif isinstance(layer, keras.layers.Conv2D) and layer.use_bias:
             kernel, bias = layer.get_weights()
             layer.set_weights([kernel, rng.normal(0, 0.1, bias.shape)])
@@ -108,7 +110,8 @@ def test_keras_round_trip_and_fine_tune_step(resnet50, tmp_path):
                          verbose=0)
     assert np.isfinite(history.history["loss"][0])
     assert "flops_ratio" in history.history
-    moved = [not np.allclose(a, w.numpy()) for a, w in zip(before, loaded.trainable_weights)]
+    moved = [not np.allclose(a, w.numpy())
+             for a, w in zip(before, loaded.trainable_weights, strict=True)]
     assert sum(moved) > len(moved) // 2
 
 
@@ -176,7 +179,7 @@ def bottleneck_v1_by_hand(stage_blocks, num_classes=1000, size=224, stride_in_1x
     total = 7 * 7 * 3 * 64 * (size // 2) ** 2
     resolution = size // 4
     in_channels = 64
-    for stage, (blocks, width) in enumerate(zip(stage_blocks, (64, 128, 256, 512))):
+    for stage, (blocks, width) in enumerate(zip(stage_blocks, (64, 128, 256, 512), strict=True)):
         for index in range(blocks):
             stride = 2 if stage > 0 and index == 0 else 1
             out = resolution // stride

@@ -149,3 +149,20 @@ def test_closest_static_below_picks_the_costliest_network_under_the_budget():
     assert closest_static_below("resnet20", 0.31 * backbone)[:2] == ("resnet8", 1.0)
     # Below every candidate: the cheapest one.
     assert closest_static_below("resnet20", 1.0)[:2] == ("resnet8", 0.5)
+
+
+def test_channel_gating_refuses_a_budget_it_cannot_realize():
+    """`gating="channel"` has no block gates: its ratio is fixed by k/G. Session 5 trained one
+    at budget 0.5 that realized 0.84 for every image without a word."""
+    from lcnet_tf.training import choose_channel_keep, get_train_config
+
+    model = lcnet_tf.create_model("resnet20", gating="channel")  # preset: stage 3, 2 groups
+    with pytest.raises(ValueError, match="`budget`.*at least 0.84.*budget=0.5"):
+        choose_channel_keep(model, get_train_config("cpu", gating="channel", budget=0.5))
+    assert choose_channel_keep(
+        model, get_train_config("cpu", gating="channel", budget=0.85)
+    ) == 0.5
+    # All stages gated, 4 groups: 0.5 is reachable (k = 2 of 4 halves every block's convs).
+    wide = lcnet_tf.create_model("resnet20", gating="channel", channel_gate_stages=None,
+                                 channel_groups=4)
+    assert choose_channel_keep(wide, get_train_config("cpu", gating="channel", budget=0.5)) == 0.5

@@ -87,7 +87,9 @@ def _describe(model):
         stage_blocks.append(len(blocks[stage]))
         stage_widths.append(width)
     if len(strides) != 1:
-        raise _refuse("The stride sits in the 1x1 convolution in some stages, in the 3x3 in others.")
+        raise _refuse(
+            "The stride sits in the 1x1 convolution in some stages, in the 3x3 in others."
+        )
     return tuple(stage_blocks), tuple(stage_widths), strides.pop(), blocks
 
 
