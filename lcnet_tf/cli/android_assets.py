@@ -19,7 +19,7 @@ from lcnet_tf.cli.errors import run_with_clear_errors
 from lcnet_tf.export import ExportError
 from lcnet_tf.export.android_assets import default_assets_dir, write_android_assets
 from lcnet_tf.export.benchmark import load_images
-from lcnet_tf.export.web_demo import QUANTIZE_SUFFIXES, export_workdir_models, find_tflite_models
+from lcnet_tf.export.web_demo import dataset_class_names, workdir_models
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Training workdir (make demo's WORKDIR).", required=True)
@@ -48,31 +48,13 @@ def main(argv):
     if FLAGS.out is None and not os.path.isdir(os.path.dirname(out)):
         raise ExportError(f"No android_demo/app/src/main next to this package ({out!r}): pass "
                           "--out.")
-    if FLAGS.export:
-        unknown = [q for q in FLAGS.quantize if q not in QUANTIZE_SUFFIXES]
-        if unknown:
-            raise ValueError(f"Invalid value for --quantize: expected values among "
-                             f"{list(QUANTIZE_SUFFIXES)}. Received: {unknown}")
-        calibration = None
-        if "int8" in FLAGS.quantize:
-            calibration, _ = load_images(FLAGS.dataset, "train", FLAGS.num_calibration)
-        models = export_workdir_models(workdir, os.path.join(workdir, "android_export"),
-                                       quantize=FLAGS.quantize, calibration=calibration,
-                                       force_input=False)
-    else:
-        models = find_tflite_models(workdir)
-        if not models:
-            raise ExportError(
-                f"No .tflite file in {workdir!r} (looked for tflite_benchmark/dynamic.tflite, "
-                "static.tflite, ... and model.tflite): run `make demo`, or pass --export to "
-                "export its .keras models."
-            )
+    models = workdir_models(workdir, export=FLAGS.export,
+                            export_dir=os.path.join(workdir, "android_export"),
+                            quantize=FLAGS.quantize, dataset=FLAGS.dataset,
+                            num_calibration=FLAGS.num_calibration, force_input=False)
     images, labels = load_images(FLAGS.dataset, "test", FLAGS.num_images)
-    from lcnet_tf.data import resolve_dataset
-
-    label_feature = resolve_dataset(FLAGS.dataset).info.features["label"]
     manifest = write_android_assets(
-        out, models, images, labels, class_names=getattr(label_feature, "names", None),
+        out, models, images, labels, class_names=dataset_class_names(FLAGS.dataset),
         measure=FLAGS.measure, measure_images=FLAGS.measure_images, num_threads=FLAGS.threads,
         repeats=FLAGS.repeats, chunk=FLAGS.chunk, progress=True,
         metadata={"workdir": os.path.abspath(workdir), "dataset": FLAGS.dataset, "split": "test"},

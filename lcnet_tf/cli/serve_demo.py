@@ -21,13 +21,11 @@ from lcnet_tf.export import ExportError
 from lcnet_tf.export.benchmark import load_images
 from lcnet_tf.export.web_demo import (
     MODELS_SUBDIR,
-    QUANTIZE_SUFFIXES,
     dataset_class_names,
     default_site_dir,
-    export_workdir_models,
-    find_tflite_models,
     lan_addresses,
     make_server,
+    workdir_models,
     write_demo_data,
 )
 
@@ -54,24 +52,10 @@ def prepare(workdir, out_dir):
     """Writes the page's data directory; returns the model names it holds."""
     if not os.path.isdir(workdir):
         raise ExportError(f"Invalid value for --workdir: no such directory {workdir!r}.")
-    if FLAGS.export:
-        unknown = [q for q in FLAGS.quantize if q not in QUANTIZE_SUFFIXES]
-        if unknown:
-            raise ValueError(f"Invalid value for --quantize: expected values among "
-                             f"{list(QUANTIZE_SUFFIXES)}. Received: {unknown}")
-        calibration = None
-        if "int8" in FLAGS.quantize:
-            calibration, _ = load_images(FLAGS.dataset, "train", FLAGS.num_calibration)
-        models = export_workdir_models(workdir, os.path.join(out_dir, MODELS_SUBDIR),
-                                       quantize=FLAGS.quantize, calibration=calibration)
-    else:
-        models = find_tflite_models(workdir)
-        if not models:
-            raise ExportError(
-                f"No .tflite file in {workdir!r} (looked for tflite_benchmark/dynamic.tflite, "
-                "static.tflite, ... and model.tflite): run `make demo`, or pass --export to "
-                "export its .keras models."
-            )
+    models = workdir_models(workdir, export=FLAGS.export,
+                            export_dir=os.path.join(out_dir, MODELS_SUBDIR),
+                            quantize=FLAGS.quantize, dataset=FLAGS.dataset,
+                            num_calibration=FLAGS.num_calibration)
     images, labels = load_images(FLAGS.dataset, "test", FLAGS.num_images)
     write_demo_data(out_dir, models, images, labels,
                     class_names=dataset_class_names(FLAGS.dataset),

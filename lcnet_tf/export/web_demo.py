@@ -143,6 +143,49 @@ def export_workdir_models(workdir, out_dir, *, quantize=("none",), calibration=N
     return exported
 
 
+def workdir_models(workdir, *, export=False, export_dir=None, quantize=("none", "int8"),
+                   dataset=None, num_calibration=256, force_input=True):
+    """The `.tflite` files a demo shows: the workdir's own, or its `.keras` models exported.
+
+    Shared by `tflite.serve_demo` and `tflite.android_assets`.
+
+    Args:
+        workdir: a training workdir.
+        export: export its `.keras` models (`export_workdir_models`) into `export_dir`
+            instead of using its `.tflite` files (`find_tflite_models`).
+        quantize: precisions exported; "int8" calibrates on `num_calibration`
+            training images of `dataset`.
+        force_input: keep the `force_gates_open` input in exported files.
+
+    Returns:
+        dict name -> path.
+
+    Raises:
+        ValueError: an unknown precision in `quantize`.
+        ExportError: no `.tflite` file (without `export`) or no `.keras` model (with it).
+    """
+    if not export:
+        models = find_tflite_models(workdir)
+        if not models:
+            raise ExportError(
+                f"No .tflite file in {str(workdir)!r} (looked for tflite_benchmark/dynamic.tflite, "
+                "static.tflite, ... and model.tflite): run `make demo`, or pass --export to "
+                "export its .keras models."
+            )
+        return models
+    unknown = [q for q in quantize if q not in QUANTIZE_SUFFIXES]
+    if unknown:  # Before loading calibration images.
+        raise ValueError(f"Invalid value for `quantize`: expected values among "
+                         f"{list(QUANTIZE_SUFFIXES)}. Received: {unknown}")
+    calibration = None
+    if "int8" in quantize:
+        from lcnet_tf.export.benchmark import load_images
+
+        calibration, _ = load_images(dataset, "train", num_calibration)
+    return export_workdir_models(workdir, export_dir, quantize=quantize,
+                                 calibration=calibration, force_input=force_input)
+
+
 def dataset_class_names(dataset):
     """Class names of a TFDS dataset's `label` feature (None if it has none)."""
     from lcnet_tf.data import resolve_dataset
