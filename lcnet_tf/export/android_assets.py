@@ -25,8 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
-from lcnet_tf.export.tflite_export import FORCE_INPUT, IMAGE_INPUT, OUTPUT_NAMES, SIGNATURE_KEY
-from lcnet_tf.export.tflite_inspect import TFLiteModelError, read_tflite_bytes, summarize_tflite
+from lcnet_tf.export.tflite_export import (  # noqa: F401  (read_signature: also imported from here)
+    FORCE_INPUT,
+    IMAGE_INPUT,
+    OUTPUT_NAMES,
+    SIGNATURE_KEY,
+    read_signature,
+)
+from lcnet_tf.export.tflite_inspect import summarize_tflite
 
 IMAGE_SET_MAGIC = b"LCIM"
 IMAGE_SET_VERSION = 1
@@ -92,46 +98,6 @@ def read_image_set(path):
     labels = np.frombuffer(data, "<i4", count, offset).astype(np.int64)
     images = np.frombuffer(data, np.uint8, offset=offset + 4 * count)
     return images.reshape(count, height, width, channels).copy(), labels
-
-
-def read_signature(path):
-    """The signatures of a `.tflite` file as LiteRT reports them (what the app will see).
-
-    Returns:
-        `{"signature_keys": [...], "inputs": {name: {"dtype", "shape"}}, "outputs": {...}}`
-        for the `serve` signature.
-
-    Raises:
-        TFLiteModelError: corrupt file, no `serve` signature, or not the lcnet-tf outputs.
-    """
-    from ai_edge_litert.interpreter import Interpreter
-
-    content = read_tflite_bytes(path)
-    try:
-        interpreter = Interpreter(model_content=content, num_threads=1)
-        signatures = interpreter.get_signature_list()
-    except Exception as error:
-        raise TFLiteModelError(f"LiteRT cannot load {str(path)!r}: {error}") from error
-    if SIGNATURE_KEY not in signatures:
-        raise TFLiteModelError(
-            f"{str(path)!r} has no {SIGNATURE_KEY!r} signature (found {sorted(signatures)}): "
-            "export it with lcnet_tf.export.to_tflite."
-        )
-    runner = interpreter.get_signature_runner(SIGNATURE_KEY)
-
-    def specs(details):
-        return {name: {"dtype": np.dtype(detail["dtype"]).name,
-                       "shape": [int(d) for d in detail["shape"]]}
-                for name, detail in sorted(details.items())}
-
-    inputs, outputs = specs(runner.get_input_details()), specs(runner.get_output_details())
-    missing = [name for name in OUTPUT_NAMES if name not in outputs]
-    if IMAGE_INPUT not in inputs or missing:
-        raise TFLiteModelError(
-            f"{str(path)!r} does not have the lcnet-tf signature (input {IMAGE_INPUT!r}, outputs "
-            f"{list(OUTPUT_NAMES)}); missing: {missing or [IMAGE_INPUT]}."
-        )
-    return {"signature_keys": sorted(signatures), "inputs": inputs, "outputs": outputs}
 
 
 ROLE_ORDER = ("static", "dynamic", "reference")

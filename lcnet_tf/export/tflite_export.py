@@ -22,7 +22,7 @@ from ai_edge_litert.tools import flatbuffer_utils
 
 from lcnet_tf import compat
 from lcnet_tf.export import int8_boundaries
-from lcnet_tf.export.tflite_inspect import TFLiteModelError, summarize_tflite
+from lcnet_tf.export.tflite_inspect import TFLiteModelError, read_tflite_bytes, summarize_tflite
 from lcnet_tf.gate_control import gate_layers
 
 QUANTIZATIONS = ("none", "fp16", "dynamic", "int8")
@@ -524,3 +524,43 @@ def _check_loads(content):
             f"LiteRT cannot load the converted model (allocate_tensors exited with status "
             f"{result.returncode}: {detail}).{hint}"
         )
+
+
+def read_signature(path):
+    """The signatures of a `.tflite` file as LiteRT reports them (what the app will see).
+
+    Returns:
+        `{"signature_keys": [...], "inputs": {name: {"dtype", "shape"}}, "outputs": {...}}`
+        for the `serve` signature.
+
+    Raises:
+        TFLiteModelError: corrupt file, no `serve` signature, or not the lcnet-tf outputs.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    content = read_tflite_bytes(path)
+    try:
+        interpreter = Interpreter(model_content=content, num_threads=1)
+        signatures = interpreter.get_signature_list()
+    except Exception as error:
+        raise TFLiteModelError(f"LiteRT cannot load {str(path)!r}: {error}") from error
+    if SIGNATURE_KEY not in signatures:
+        raise TFLiteModelError(
+            f"{str(path)!r} has no {SIGNATURE_KEY!r} signature (found {sorted(signatures)}): "
+            "export it with lcnet_tf.export.to_tflite."
+        )
+    runner = interpreter.get_signature_runner(SIGNATURE_KEY)
+
+    def specs(details):
+        return {name: {"dtype": np.dtype(detail["dtype"]).name,
+                       "shape": [int(d) for d in detail["shape"]]}
+                for name, detail in sorted(details.items())}
+
+    inputs, outputs = specs(runner.get_input_details()), specs(runner.get_output_details())
+    missing = [name for name in OUTPUT_NAMES if name not in outputs]
+    if IMAGE_INPUT not in inputs or missing:
+        raise TFLiteModelError(
+            f"{str(path)!r} does not have the lcnet-tf signature (input {IMAGE_INPUT!r}, outputs "
+            f"{list(OUTPUT_NAMES)}); missing: {missing or [IMAGE_INPUT]}."
+        )
+    return {"signature_keys": sorted(signatures), "inputs": inputs, "outputs": outputs}

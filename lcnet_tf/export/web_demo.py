@@ -21,13 +21,12 @@ import numpy as np
 from lcnet_tf.export.tflite_export import (
     FORCE_INPUT,
     IMAGE_INPUT,
-    OUTPUT_NAMES,
-    SIGNATURE_KEY,
     ExportError,
     load_keras_model,
+    read_signature,
     to_tflite,
 )
-from lcnet_tf.export.tflite_inspect import TFLiteModelError, summarize_tflite
+from lcnet_tf.export.tflite_inspect import summarize_tflite
 
 MANIFEST_NAME = "manifest.json"
 IMAGES_NAME = "images.bin"
@@ -201,33 +200,12 @@ def describe_tflite(path):
         TFLiteModelError: the file is corrupt or lacks the `serve` signature or an output of
             `OUTPUT_NAMES` (docs/tflite_signature.md).
     """
-    from ai_edge_litert.interpreter import Interpreter
-
     content = Path(path).read_bytes()
     summary = summarize_tflite(content)
-    try:
-        interpreter = Interpreter(model_content=content, num_threads=1)
-        signatures = interpreter.get_signature_list()
-    except Exception as error:
-        raise TFLiteModelError(f"LiteRT cannot load {str(path)!r}: {error}") from error
-    if SIGNATURE_KEY not in signatures:
-        raise TFLiteModelError(
-            f"{str(path)!r} has no {SIGNATURE_KEY!r} signature: export it with "
-            "lcnet_tf.export.to_tflite."
-        )
-    runner = interpreter.get_signature_runner(SIGNATURE_KEY)
-    inputs = runner.get_input_details()
-    outputs = runner.get_output_details()
-    missing = [name for name in OUTPUT_NAMES if name not in outputs]
-    if IMAGE_INPUT not in inputs or missing:
-        raise TFLiteModelError(
-            f"{str(path)!r} does not have the lcnet-tf signature (input {IMAGE_INPUT!r}, "
-            f"outputs {list(OUTPUT_NAMES)}); missing: {missing or [IMAGE_INPUT]}."
-        )
+    signature = read_signature(path)
+    inputs, outputs = signature["inputs"], signature["outputs"]
     return {
-        "inputs": {name: {"dtype": np.dtype(detail["dtype"]).name,
-                          "shape": [int(d) for d in detail["shape"]]}
-                   for name, detail in inputs.items()},
+        "inputs": inputs,
         "outputs": sorted(outputs),
         "has_force_input": FORCE_INPUT in inputs,
         "num_blocks": int(outputs["gate"]["shape"][-1]),
