@@ -92,6 +92,10 @@ POINTS = {
     # phase's peak lr, the budget tightening over the first half.
     "lc_b0.5_scratch": _dynamic(0.5, gated_epochs=6, lr=0.1, budget_curriculum_epochs=3.0),
     "lc_b0.4_scratch": _dynamic(0.4, gated_epochs=6, lr=0.1, budget_curriculum_epochs=3.0),
+    # + self-distillation (sandwich rule): every step also trains the full network (gates
+    # open), the gated one learns from it; BN statistics recomputed for the gated network.
+    "lc_b0.5_scratch_sd": _dynamic(0.5, gated_epochs=6, lr=0.1, budget_curriculum_epochs=3.0,
+                                   self_distill_weight=0.7, bn_recalibration_images=5000),
     "lc_b0.5_kd_cur_g4": _dynamic(0.5, gated_epochs=4, **LEVERS["kd"], **LEVERS["cur"]),
     "lc_b0.3_kd_cur": _dynamic(0.3, **LEVERS["kd"], **LEVERS["cur"]),
     "lc32_b0.4_kd_cur": _dynamic(0.4, model="resnet32", **LEVERS["kd"], **LEVERS["cur"]),

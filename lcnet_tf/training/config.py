@@ -48,6 +48,11 @@ class TrainConfig:
         distill_weight: weight of distillation from the phase-1 backbone in
             phase 2 (0: off); see `GatedResNet.compile`.
         distill_temperature: softmax temperature of the distillation.
+        self_distill_weight: phase 2 self-distillation (sandwich rule; 0: off): every
+            step also trains the full network (gates forced open) and the gated
+            network learns from it with this weight; costs a second forward and
+            backward pass per step. Not combined with `distill_weight`; see
+            `GatedResNet.compile`.
         budget_curriculum_epochs: phase 2's budget starts at 1.0 and tightens
             linearly to `budget` over this many epochs (0: off).
         bn_recalibration_images: after calibration, recompute BatchNorm statistics
@@ -100,6 +105,7 @@ class TrainConfig:
     layer_drop: float = 0.0
     distill_weight: float = 0.0
     distill_temperature: float = 4.0
+    self_distill_weight: float = 0.0
     budget_curriculum_epochs: float = 0.0
     bn_recalibration_images: int = 0
     static_reference: bool = False
@@ -149,6 +155,12 @@ class TrainConfig:
                "layer_drop", self.layer_drop, "0 <= layer_drop < 1")
         _check(_is_number(self.distill_weight) and 0 <= self.distill_weight <= 1,
                "distill_weight", self.distill_weight, "0 <= distill_weight <= 1")
+        _check(_is_number(self.self_distill_weight) and 0 <= self.self_distill_weight <= 1,
+               "self_distill_weight", self.self_distill_weight, "0 <= self_distill_weight <= 1")
+        _check(not (self.self_distill_weight and self.distill_weight), "self_distill_weight",
+               self.self_distill_weight,
+               "0 when distill_weight > 0 (distil from the full network or the phase-1 "
+               f"backbone, not both; distill_weight={self.distill_weight})")
         _check(_is_number(self.distill_temperature) and self.distill_temperature > 0,
                "distill_temperature", self.distill_temperature, "a number > 0")
         for name in ("gate_downsampling", "static_reference"):

@@ -193,6 +193,9 @@ def _compile(model, optimizer, config, teacher=None):
     if teacher is not None and config.distill_weight:
         extra = {"teacher": teacher, "distill_weight": config.distill_weight,
                  "distill_temperature": config.distill_temperature}
+    if config.self_distill_weight and model.gating != "none":
+        extra = {"self_distill_weight": config.self_distill_weight,
+                 "distill_temperature": config.distill_temperature}
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"],
                   jit_compile=config.jit_compile, **extra)
 

@@ -166,3 +166,43 @@ def test_channel_gating_refuses_a_budget_it_cannot_realize():
     wide = lcnet_tf.create_model("resnet20", gating="channel", channel_gate_stages=None,
                                  channel_groups=4)
     assert choose_channel_keep(wide, get_train_config("cpu", gating="channel", budget=0.5)) == 0.5
+
+
+def _gated_kernel_change(self_distill_weight):
+    """Largest kernel change of the gated blocks after one step with every gate closed."""
+    model = lcnet_tf.create_model("resnet8", gating="layer", budget=0.5)
+    model(IMAGES[:2])
+    gated = [block for block in model.blocks if block.block_gate_layer is not None]
+    assert gated
+    for block in gated:
+        block.block_gate_layer.override = "closed"
+    before = [keras.ops.convert_to_numpy(conv.kernel) for b in gated for conv in b.convs]
+    compiled(model, self_distill_weight=self_distill_weight)
+    logs = model.train_on_batch(IMAGES, LABELS, return_dict=True)
+    assert np.isfinite(logs["loss"])
+    after = [keras.ops.convert_to_numpy(conv.kernel) for b in gated for conv in b.convs]
+    return max(float(np.abs(a - b).max()) for a, b in zip(after, before, strict=True))
+
+
+def test_self_distillation_trains_the_full_network_beside_the_gated_one():
+    # The gated path skips every gated block, so only the full path (gates forced open)
+    # can move their kernels.
+    assert _gated_kernel_change(0.0) == 0.0
+    assert _gated_kernel_change(0.7) > 1e-6
+
+
+def test_self_distillation_settings_are_checked():
+    model = lcnet_tf.create_model("resnet8", gating="lc", budget=0.5)
+    for bad in (1.5, -0.1, True, "0.5"):
+        with pytest.raises(ValueError, match="self_distill_weight"):
+            compiled(model, self_distill_weight=bad)
+    with pytest.raises(ValueError, match="teacher"):
+        compiled(model, self_distill_weight=0.5,
+                 teacher=lcnet_tf.create_model("resnet8", gating="none"))
+    with pytest.raises(ValueError, match="static model"):
+        compiled(lcnet_tf.create_model("resnet8", gating="none"), self_distill_weight=0.5)
+    with pytest.raises(ValueError, match="distill_weight=0.7"):
+        lcnet_tf.training.get_train_config("cpu", self_distill_weight=0.5)
+    config = lcnet_tf.training.get_train_config("cpu", self_distill_weight=0.5,
+                                                distill_weight=0.0)
+    assert config.self_distill_weight == 0.5

@@ -176,6 +176,7 @@ class GatedResNet(keras.Model):
             raise _invalid("layer_drop", layer_drop, "0 <= layer_drop < 1")
         self.layer_drop = float(layer_drop)
         self._distillation = None  # (teacher, weight, temperature), set by `compile`.
+        self._self_distill = None  # (weight, temperature), set by `compile`.
 
         use_block_gates = gating in ("layer", "lc")
         use_channel_gates = gating in ("channel", "lc")
@@ -413,7 +414,7 @@ class GatedResNet(keras.Model):
 
     # FLOPs-aware training -----------------------------------------------------------------
     def compile(self, *args, budget="unchanged", teacher=None, distill_weight=0.5,
-                distill_temperature=4.0, **kwargs):
+                distill_temperature=4.0, self_distill_weight=0.0, **kwargs):
         """`keras.Model.compile`, plus an optional `budget` override and distillation.
 
         Args:
@@ -426,10 +427,33 @@ class GatedResNet(keras.Model):
                 The `task_loss` metric then reports this mixed loss.
             distill_weight: weight of the distillation term, 0 <= weight <= 1.
             distill_temperature: softmax temperature T > 0.
+            self_distill_weight: w > 0 turns on self-distillation (the sandwich rule of
+                slimmable networks, Yu & Huang 2019, with the full network as the
+                teacher): every step also runs the full network (every gate forced
+                open) on the same batch and adds its task loss, and the gated network
+                learns `(1 - w) * loss + w * T^2 * KL(full_T || gated_T)` (the full
+                network's logits as a fixed target). The backbone is then trained as a
+                static network on every step while the gates learn to approximate it;
+                each step costs a second forward and backward pass, and BatchNorm's
+                moving statistics mix both paths (recompute them for the gated network
+                after training). Not combined with `teacher`. 0 <= w <= 1.
             *args, **kwargs: as `keras.Model.compile`.
         """
         if budget != "unchanged":
             self.budget = _check_budget(budget)
+        if isinstance(self_distill_weight, bool) or not isinstance(
+            self_distill_weight, int | float
+        ) or not 0.0 <= self_distill_weight <= 1.0:
+            raise _invalid("self_distill_weight", self_distill_weight,
+                           "0 <= self_distill_weight <= 1")
+        if self_distill_weight and teacher is not None:
+            raise _invalid("self_distill_weight", self_distill_weight,
+                           "0 when a `teacher` is given (distil from one or the other)")
+        if self_distill_weight and self.gating == "none":
+            raise _invalid("self_distill_weight", self_distill_weight,
+                           "0 for a static model (gating='none': no gated path to distil)")
+        self._self_distill = (float(self_distill_weight), float(distill_temperature)) if (
+            self_distill_weight) else None
         if teacher is not None:
             if isinstance(distill_weight, bool) or not 0.0 <= distill_weight <= 1.0:
                 raise _invalid("distill_weight", distill_weight, "0 <= distill_weight <= 1")
@@ -552,6 +576,8 @@ class GatedResNet(keras.Model):
             )
             if self._distillation is not None:
                 task_loss = self._distilled_loss(x, logits, task_loss)
+            if self._self_distill is not None:
+                task_loss = self._self_distilled_loss(x, y, sample_weight, logits, task_loss)
             budget_loss, rate_loss, ratio = self.gate_losses(gate_info)
             loss = task_loss + (budget_loss + rate_loss) / _num_replicas()
             self._update_step_metrics(x, loss, task_loss, budget_loss, rate_loss, ratio)
@@ -567,6 +593,17 @@ class GatedResNet(keras.Model):
         teacher_logits = ops.stop_gradient(teacher(x, training=False))
         distill = budget_ops.distillation_loss(logits, teacher_logits, temperature)
         return (1.0 - weight) * task_loss + weight * distill / _num_replicas()
+
+    def _self_distilled_loss(self, x, y, sample_weight, logits, task_loss):
+        weight, temperature = self._self_distill
+        full_logits = self(x, training=True, force_gates_open=True)
+        full_loss = self.compute_loss(
+            x=x, y=y, y_pred=full_logits, sample_weight=sample_weight, training=True
+        )
+        distill = budget_ops.distillation_loss(
+            logits, ops.stop_gradient(full_logits), temperature
+        )
+        return full_loss + (1.0 - weight) * task_loss + weight * distill / _num_replicas()
 
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
