@@ -143,20 +143,20 @@ def backbone_flops(model):
 
 
 def open_flops(model):
-    """Per-image FLOPs with every gate open (every block and channel group runs)."""
-    table = cost_table(model)
-    gate = np.ones((1, len(model.blocks)), dtype=np.int64)
-    return int(realized_flops_from_info(table, gate, np.maximum(table["groups"], 0)[None])[0])
+    """Per-image FLOPs with every gate forced open (`CostModel.forced_open_flops`)."""
+    from lcnet_tf.cost import CostModel
+
+    return CostModel.from_model(model).forced_open_flops()
 
 
 def closed_flops(model):
-    """Per-image FLOPs with every gate closed (gated blocks skipped, no groups kept).
+    """Per-image FLOPs with every gate forced closed (`CostModel.forced_closed_flops`):
+    gated blocks skipped, no channel groups kept; blocks without a block gate still run
+    their ungrouped part. Not the lowest ratio calibration can reach with trained top-k
+    channel gates: that is `CostModel.decision_range()`."""
+    from lcnet_tf.cost import CostModel
 
-    Blocks without a block gate still run their ungrouped part.
-    """
-    table = cost_table(model)
-    ran = np.array([[0 if block.block_gate else 1 for block in model.blocks]], dtype=np.int64)
-    return int(realized_flops_from_info(table, ran, np.zeros_like(ran))[0])
+    return CostModel.from_model(model).forced_closed_flops()
 
 
 def realized_flops_from_info(table, gate, kept_groups):
@@ -190,11 +190,13 @@ def per_example_flops(model, images, batch_size=256):
         dataset = images.map(lambda *batch: batch[0])
     else:
         dataset = tf.data.Dataset.from_tensor_slices(np.asarray(images)).batch(batch_size)
-    table = cost_table(model)
+    from lcnet_tf.cost import CostModel
+
+    cost = getattr(model, "cost", None) or CostModel.from_model(model)
     results = []
     for batch in dataset:
         _, info = model(batch, training=False, return_gate_info=True)
         gate = np.rint(keras.ops.convert_to_numpy(info["gate"])).astype(np.int64)
         kept = np.rint(keras.ops.convert_to_numpy(info["kept_groups"])).astype(np.int64)
-        results.append(realized_flops_from_info(table, gate, kept))
+        results.append(cost.realized(gate, kept))
     return np.concatenate(results).astype(np.int64)

@@ -7,17 +7,13 @@ import numpy as np
 from keras import ops
 
 from lcnet_tf import ops as gate_ops
+from lcnet_tf.cost import kept_group_count
 from lcnet_tf.layers.block_gate import BlockGate
 from lcnet_tf.layers.channel_gate import ChannelGate
 
 BLOCK_TYPES = ("basic", "bottleneck")
 SHORTCUTS = ("zero_pad", "projection")
 BOTTLENECK_EXPANSION = 4
-
-
-def kept_group_count(channel_keep, groups):
-    """Groups a C-Net gate keeps per image: `max(1, floor(channel_keep * groups + 0.5))`."""
-    return max(1, math.floor(channel_keep * groups + 0.5))
 
 
 def _conv(filters, kernel_size, stride, name):

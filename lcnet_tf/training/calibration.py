@@ -6,7 +6,6 @@ import tensorflow as tf
 
 from lcnet_tf.gate_control import gate_layers
 from lcnet_tf.layers import BlockGate
-from lcnet_tf.ops import budget_ops
 
 
 def block_gates(model):
@@ -20,18 +19,7 @@ def flops_ratio_range(model):
     Channel gates keep a fixed top-k, so only block decisions move the cost:
     `closed` skips every gated block, `open` runs them all (with k groups each).
     """
-    table = model.cost_table
-    keep = np.array([block.keep_groups for block in model.blocks], dtype=np.float64)
-    gated = np.asarray(model.block_gated, dtype=np.float64)
-
-    def ratio(ran):
-        flops = budget_ops.realized_flops(
-            ran[None], (ran * keep)[None], table["fixed"], table["always"], table["run"],
-            table["per_group"],
-        )
-        return float(flops[0] / table["backbone"])
-
-    return ratio(1.0 - gated), ratio(np.ones_like(gated))
+    return model.cost.decision_range()
 
 
 def set_decision_offset(model, offset):
@@ -41,7 +29,7 @@ def set_decision_offset(model, offset):
 
 
 def _ratio_function(model):
-    backbone = float(model.cost_table["backbone"])
+    backbone = float(model.cost.backbone)
 
     @tf.function(reduce_retracing=True)
     def batch_ratios(images):

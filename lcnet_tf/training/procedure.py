@@ -9,10 +9,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lcnet_tf.layers.residual_block import kept_group_count
 from lcnet_tf.models import GatedResNet, create_model, from_keras_application
 from lcnet_tf.models.resnet.keras_applications import is_application_spec, load_application
-from lcnet_tf.ops.budget_ops import LinearWarmup, uniform_target_rate
+from lcnet_tf.ops.budget_ops import LinearWarmup
 from lcnet_tf.training.calibration import (
     calibrate_budget,
     flops_ratio_range,
@@ -129,31 +128,13 @@ def choose_channel_keep(model, config):
         return None
     if config.channel_keep is not None:
         return float(config.channel_keep)
-    table = model.cost_table
+    cost = model.cost
     group_count = max(groups)
-    block_gated = np.array([float(block.block_gate) for block in model.blocks])
     fractions = sorted({k / group_count for k in range(1, group_count + 1)} | {model.channel_keep})
-    fractions = [f for f in fractions if f >= model.channel_keep] if block_gated.any() else \
-        fractions
-
-    def cost_terms(fraction):
-        keep = np.array([kept_group_count(fraction, block.channel_groups)
-                         if block.channel_groups else 0 for block in model.blocks])
-        return table["run"] + keep * table["per_group"]
-
-    if block_gated.any():
-        for fraction in fractions:
-            rate = float(uniform_target_rate(
-                config.budget, float(table["fixed"]), table["always"], cost_terms(fraction),
-                block_gated, float(table["backbone"]),
-            ))
-            if rate <= config.max_block_rate:
-                return float(fraction)
-        return 1.0
-    ratios = [
-        (table["fixed"] + table["always"].sum() + cost_terms(f).sum()) / table["backbone"]
-        for f in fractions
-    ]
+    if cost.block_gated.any():
+        fractions = [f for f in fractions if f >= model.channel_keep]
+        return cost.channel_keep_for(config.budget, fractions, config.max_block_rate)
+    ratios = [cost.decision_range(f)[1] for f in fractions]
     if config.budget < min(ratios) - config.calibration_tolerance:
         raise ValueError(
             f"Invalid value for `budget`: gating='channel' (no block gates) realizes a fixed "
@@ -162,7 +143,7 @@ def choose_channel_keep(model, config):
             "gating='lc', channel gates on more stages or more groups, or a budget >= "
             f"{min(ratios):.3f}. Received: budget={config.budget}"
         )
-    return float(fractions[int(np.argmin([abs(r - config.budget) for r in ratios]))])
+    return cost.channel_keep_for(config.budget, fractions, config.max_block_rate)
 
 
 def _optimizer(peak_lr, total_steps, warmup_steps, config):

@@ -3,8 +3,6 @@
 import numpy as np
 import tensorflow as tf
 
-from lcnet_tf import flops as flops_lib
-
 DYNAMIC_RANGE = (0.1, 0.9)
 
 
@@ -49,9 +47,8 @@ def gate_report(model, dataset, num_classes=None):
     labels = np.concatenate(labels).astype(np.int64)
     gates = np.concatenate(gates)
     kept = np.concatenate(kept)
-    table = model.cost_table
-    per_image = flops_lib.realized_flops_from_info(table, gates, kept).astype(np.int64)
-    backbone = int(table["backbone"])
+    per_image = model.cost.realized(gates, kept).astype(np.int64)
+    backbone = model.cost.backbone
     per_block_rate = gates.mean(axis=0)
     per_class = np.full((num_classes, gates.shape[1]), np.nan)
     for label in range(num_classes):

@@ -6,7 +6,7 @@ import tensorflow as tf
 from keras import ops
 
 from lcnet_tf import compat
-from lcnet_tf import flops as flops_lib
+from lcnet_tf.cost import CostModel
 from lcnet_tf.layers import GatedResidualBlock
 from lcnet_tf.ops import budget_ops
 
@@ -284,11 +284,8 @@ class GatedResNet(keras.Model):
         self.classifier.build(pooled)
         self._fixed_items.append((self.classifier, pooled))
         self.built = True
-        self.cost_table = flops_lib.cost_table(self)
-        self._cost_tensors = {
-            key: ops.convert_to_tensor(np.asarray(self.cost_table[key], dtype="float32"))
-            for key in ("always", "run", "per_group")
-        }
+        self.cost = CostModel.from_model(self)
+        self.cost_table = self.cost.table  # The raw table (`lcnet_tf.flops.cost_table`).
         self._prepare_budget_terms()
 
     def fixed_cost_items(self):
@@ -357,11 +354,7 @@ class GatedResNet(keras.Model):
             return logits
         gate = ops.stack([info["gate"] for info in infos], axis=1)
         kept_groups = ops.stack([info["kept_groups"] for info in infos], axis=1)
-        costs = self._cost_tensors
-        realized = budget_ops.realized_flops(
-            gate, kept_groups, float(self.cost_table["fixed"]),
-            costs["always"], costs["run"], costs["per_group"],
-        )
+        realized = self.cost.realized(gate, kept_groups)
         gate_info = {
             "gate": gate,
             "keep_prob": ops.stack([info["keep_prob"] for info in infos], axis=1),
@@ -476,10 +469,8 @@ class GatedResNet(keras.Model):
             self.optimizer.build(self.trainable_variables)
 
     def _prepare_budget_terms(self):
-        table = self.cost_table
-        keep_groups = np.array([block.keep_groups for block in self.blocks], dtype=np.float64)
-        self.block_gated = np.array([float(block.block_gate) for block in self.blocks])
-        self.controlled_flops = table["run"] + keep_groups * table["per_group"]
+        self.block_gated = self.cost.block_gated.astype(np.float64)
+        self.controlled_flops = self.cost.controlled()
         self._budget_metrics = {
             name: keras.metrics.Mean(name=name)
             for name in ("flops_ratio", "task_loss", "budget_loss", "rate_loss")
@@ -497,13 +488,9 @@ class GatedResNet(keras.Model):
     def target_rate(self, budget=None):
         """Uniform execution rate r* of the gated blocks meeting `budget` (default: the model's)."""
         budget = self.budget if budget is None else budget
-        table = self.cost_table
         if isinstance(budget, int | float | np.floating):
             budget = float(budget)
-        return budget_ops.uniform_target_rate(
-            budget, float(table["fixed"]), table["always"], self.controlled_flops,
-            self.block_gated, float(table["backbone"]),
-        )
+        return self.cost.uniform_target_rate(budget)
 
     def gate_losses(self, gate_info, step=None):
         """Budget penalty, target-rate term and per-image realized FLOPs ratio of a batch.
@@ -516,12 +503,7 @@ class GatedResNet(keras.Model):
             `(budget_loss, rate_loss, flops_ratio)`: two scalars (0 when `budget`
             is None or nothing is gated) and a (batch,) tensor.
         """
-        table = self.cost_table
-        costs = self._cost_tensors
-        ratio = budget_ops.flops_ratio(
-            gate_info["gate"], gate_info["kept_groups"], float(table["fixed"]),
-            costs["always"], costs["run"], costs["per_group"], float(table["backbone"]),
-        )
+        ratio = self.cost.ratio(gate_info["gate"], gate_info["kept_groups"])
         zero = ops.zeros((), dtype=ratio.dtype)
         if self.budget is None or self.gating == "none":
             return zero, zero, ratio
