@@ -3,6 +3,10 @@
 Each `check_*` takes a built model and a small batch of images and asserts one
 property of the public API: config round-trip, `.keras` save/load, one `fit`
 step, gradients, per-example FLOPs, batch-1 (`cond`) path == batched path.
+
+Models are checked trained-like, not fresh: random BatchNorm statistics and affine
+(`randomize_batch_norm`; a fresh bottleneck's branches output exactly 0) and, for the
+batch-1 check, gates whose decisions differ between the images of a batch (`mix_decisions`).
 """
 
 import os
@@ -13,12 +17,17 @@ import tensorflow as tf
 
 import lcnet_tf
 from lcnet_tf import flops as flops_lib
+from lcnet_tf.gate_control import gate_layers
 
 
 def sample_images(model, batch=2, seed=0):
-    """uint8 NHWC images the model accepts."""
+    """uint8 NHWC images the model accepts: noise over a colour cast that differs per image
+    (noise alone pools to the same features for every image, and so to the same decisions)."""
     size = model.image_size
-    return np.random.default_rng(seed).integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
+    rng = np.random.default_rng(seed)
+    cast = rng.uniform(0, 160, (batch, 1, 1, 3))
+    noise = rng.uniform(0, 96, (batch, size, size, 3))
+    return (cast + noise).astype(np.uint8)
 
 
 def sample_labels(model, batch=2, seed=0):
@@ -161,21 +170,129 @@ def check_uint8_equals_float(model, images):
     np.testing.assert_array_equal(logits_uint8, logits_float)
 
 
-def alternate_block_decisions(model):
-    """Forces every other gated block to skip in inference (via `decision_offset`).
+def batch_norm_layers(model):
+    """Every BatchNormalization of a GatedResNet (stem, blocks, projections)."""
+    found = [layer for layer in model.stem_layers
+             if isinstance(layer, keras.layers.BatchNormalization)]
+    for block in model.blocks:
+        found.extend(block.bns)
+        if block.projection_bn is not None:
+            found.append(block.projection_bn)
+    return found
 
-    Returns a callable that restores the offsets.
+
+def randomize_batch_norm(model, seed=0):
+    """Trained-like BatchNorm: random gamma, beta, moving mean and moving variance everywhere.
+
+    A fresh BN is an identity in inference (mean 0, variance 1, beta 0), and a bottleneck's
+    last gamma starts at 0, so every bottleneck branch outputs exactly 0: a test on a fresh
+    model cannot see a residual branch that is dropped or computed wrongly. The last BN of
+    each residual branch gets a small gamma (0.1-0.4, as trained ResNets have; never 0),
+    the others 0.5-1.5, so deep nets stay finite in inference.
     """
-    gates = [block.block_gate_layer for block in model.blocks if block.block_gate_layer]
-    saved = [float(to_np(gate.decision_offset)) for gate in gates]
-    for index, gate in enumerate(gates):
-        gate.decision_offset.assign(-1e4 if index % 2 else 0.0)
+    rng = np.random.default_rng(seed)
+    last = {id(block.bns[-1]) for block in model.blocks}
+    for layer in batch_norm_layers(model):
+        shape = layer.gamma.shape
+        low, high = (0.1, 0.4) if id(layer) in last else (0.5, 1.5)
+        layer.gamma.assign(rng.uniform(low, high, shape).astype("float32"))
+        layer.beta.assign(rng.normal(0.0, 0.2, shape).astype("float32"))
+        layer.moving_mean.assign(rng.normal(0.0, 0.2, shape).astype("float32"))
+        layer.moving_variance.assign(rng.uniform(0.5, 2.0, shape).astype("float32"))
+    assert all(np.abs(to_np(layer.gamma)).min() > 0 for layer in batch_norm_layers(model))
+    return model
 
-    def restore():
-        for gate, value in zip(gates, saved, strict=True):
-            gate.decision_offset.assign(value)
 
-    return restore
+def _threshold_in_a_gap(logits, rate):
+    """A threshold between two of `logits`, near the `rate` quantile, in the widest gap there.
+
+    Leaves at least one image on each side (when there are two or more), and lies mid-gap, so
+    paths that compute the logits with different rounding (batch 1, batched, TFLite) agree.
+    """
+    ranked = np.sort(np.asarray(logits, "float64"))[::-1]
+    if len(ranked) < 2:
+        return float(ranked[0]) - 1.0
+    target = int(np.clip(round(rate * len(ranked)), 1, len(ranked) - 1))
+    spread = max(1, len(ranked) // 5)
+    candidates = range(max(1, target - spread), min(len(ranked) - 1, target + spread) + 1)
+    runs = max(candidates, key=lambda count: ranked[count - 1] - ranked[count])
+    gap = ranked[runs - 1] - ranked[runs]
+    assert gap > 1e-3 * (1.0 + np.abs(ranked).max()), f"logits too close to split: {ranked}"
+    return float((ranked[runs - 1] + ranked[runs]) / 2.0)
+
+
+def gate_weights(model):
+    """Weights of every gate network (decision offsets included), for `set_gate_weights`."""
+    return [gate.get_weights() for gate in gate_layers(model)]
+
+
+def set_gate_weights(model, weights):
+    for gate, values in zip(gate_layers(model), weights, strict=True):
+        gate.set_weights(values)
+
+
+def mix_decisions(model, images, seed=0, rates=(0.5, 0.3, 0.7)):
+    """Random gate networks whose decisions differ from image to image within `images`.
+
+    Channel gates get random saliency networks (`randomize_gates`), centred over `images`
+    so that the kept groups differ between them. Each block gate, block
+    after block on the decisions of the blocks before it, gets a threshold mid-gap among the
+    keep logits of `images`, so that it runs on about `rates[i % len(rates)]` of them (at
+    least one image runs and one skips); the threshold sits in `decision_offset`, made large
+    and different per block by moving a bias shift into it (the decisions do not change):
+    a model that loses its offsets decides otherwise.
+
+    Returns:
+        `(gate, group_mask)`: the batched inference decisions on `images`, (batch, blocks)
+        and a list over blocks of (batch, G) kept-group masks.
+    """
+    from lcnet_tf.export.gate_patterns import randomize_gates
+
+    randomize_gates(model, seed=seed)
+    x = model._normalize(keras.ops.cast(keras.ops.convert_to_tensor(images), "float32"),
+                         training=False)
+    for layer in model.stem_layers:
+        x = layer(x, training=False)
+    gates, group_masks = [], []
+    gated = 0
+    for block in model.blocks:
+        channel_gate = block.channel_gate_layer
+        if channel_gate is not None:
+            # Centre each group's saliency logit over the images, so that which groups rank
+            # first depends on the image; with 2 groups split the images mid-gap.
+            dense = channel_gate.saliency_dense
+            logits = to_np(dense(channel_gate.hidden(block.gate_pool(x))))
+            shift = -logits.mean(axis=0)
+            if channel_gate.groups == 2:
+                centred = logits + shift
+                split = _threshold_in_a_gap(centred[:, 0] - centred[:, 1], 0.5)
+                shift += np.array([-split / 2.0, split / 2.0])
+            dense.bias.assign(to_np(dense.bias) + shift.astype("float32"))
+        gate = block.block_gate_layer
+        if gate is not None:
+            logits = to_np(gate(block.gate_pool(x), training=False)["keep_logit"])
+            threshold = _threshold_in_a_gap(logits, rates[gated % len(rates)])
+            shift = (2.0 + gated) * (-1.0) ** gated
+            bias = gate.keep_logit_dense.bias
+            bias.assign(to_np(bias) + shift)
+            gate.decision_offset.assign(-threshold - shift)
+            gated += 1
+        x, info = block(x, training=False)
+        gates.append(to_np(info["gate"]))
+        group_masks.append(to_np(info["group_mask"]))
+    return np.stack(gates, axis=1), group_masks
+
+
+def assert_decisions_differ(model, gate, group_masks):
+    """Within the batch, images take different block decisions and keep different groups."""
+    if any(block.block_gate for block in model.blocks):
+        assert any((gate[0] != row).any() for row in gate[1:]), gate
+        block_gated = np.array([block.block_gate for block in model.blocks])
+        rates = gate[:, block_gated].mean(axis=0)
+        assert np.all((rates > 0) & (rates < 1)), rates  # every block gate runs and skips
+    grouped = [mask for mask in group_masks if mask.shape[1]]
+    if grouped:
+        assert any((mask[0] != row).any() for mask in grouped for row in mask[1:]), grouped
 
 
 def model_names(stem, block_type=None):
@@ -214,7 +331,7 @@ def registry_suite(cases, full_cases, fit_cases):
     def built(request):
         name, gating = request.param
         keras.utils.set_random_seed(0)
-        model = lcnet_tf.create_model(name, gating=gating)
+        model = randomize_batch_norm(lcnet_tf.create_model(name, gating=gating))
         images = sample_images(model)
         # Valid for the first tests only (config, save/load, FLOPs): later ones update BN
         # statistics (training-mode gradients) or weights (fit).
@@ -238,11 +355,13 @@ def registry_suite(cases, full_cases, fit_cases):
 
     @full
     def test_batch1_matches_batched(built):
-        restore = alternate_block_decisions(built[0])
+        model, images = built[:2]
+        saved = gate_weights(model)
         try:
-            check_batch1_matches_batched(built[0], built[1])
+            assert_decisions_differ(model, *mix_decisions(model, images))
+            check_batch1_matches_batched(model, images)
         finally:
-            restore()
+            set_gate_weights(model, saved)
 
     @full
     def test_uint8_equals_float(built):

@@ -33,8 +33,9 @@ def test_gate_downsampling_false_keeps_shape_changing_blocks_on(tmp_path):
         True, True, True, False, True, True, False, True, True
     ]
     assert model.get_config()["gate_downsampling"] is False
+    harness.randomize_batch_norm(model)
     images = harness.sample_images(model, batch=3)
-    harness.alternate_block_decisions(model)
+    harness.assert_decisions_differ(model, *harness.mix_decisions(model, images))
     reference = harness.reference_outputs(model, images)
     harness.check_config_round_trip(model, images, reference)
     harness.check_flops(model, images, reference)
