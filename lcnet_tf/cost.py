@@ -102,12 +102,12 @@ class CostModel:
                                       self.run, self.per_group, float(self.backbone))
 
     def _float_tensors(self):
+        # Float32 NumPy arrays, converted where used: a tensor cached here could belong to
+        # the graph of the first tf.function that asked for it.
         if self._tensors is None:
-            self._tensors = {
-                key: ops.convert_to_tensor(np.asarray(getattr(self, key), dtype="float32"))
-                for key in ("always", "run", "per_group")
-            }
-        return self._tensors
+            self._tensors = {key: np.asarray(getattr(self, key), dtype="float32")
+                             for key in ("always", "run", "per_group")}
+        return {key: ops.convert_to_tensor(value) for key, value in self._tensors.items()}
 
     # Per block ----------------------------------------------------------------------------
     def kept_groups_at(self, keep_fraction=None):

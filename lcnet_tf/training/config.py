@@ -1,5 +1,6 @@
 """Training configuration: one frozen dataclass and its named presets."""
 
+import ast
 import dataclasses
 import json
 
@@ -7,6 +8,14 @@ from lcnet_tf.models import list_models
 from lcnet_tf.models.resnet.resnet_model import GATINGS
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+
+# `GatedResNet` arguments a config may set through `model_overrides` (the others are
+# TrainConfig fields of their own, e.g. gating, budget, channel_keep, layer_drop).
+MODEL_OVERRIDE_KEYS = (
+    "stage_blocks", "stage_widths", "block_type", "stem", "stem_padding", "stride_in_1x1",
+    "shortcut", "channel_groups", "channel_gate_stages", "gate_hidden", "init_keep_prob",
+    "gate_temperature", "gate_noise", "pixel_mean", "pixel_std",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +49,10 @@ class TrainConfig:
             preset's value, raised to the smallest k/G that lets the L-Net meet
             the budget with an execution rate <= `max_block_rate`.
         max_block_rate: see `channel_keep`.
+        model_overrides: other `GatedResNet` arguments of the model (and of its
+            static backbone), as a mapping or as text `key=value;key=value` with
+            Python literals, e.g. `channel_groups=8;channel_gate_stages=(1, 2)`;
+            keys: `MODEL_OVERRIDE_KEYS`. The static reference keeps the registry's.
         width_multiplier: scales the model's stage widths (static references such
             as ResNet-20 x0.625; `lcnet_tf.models.registry.scale_widths`).
         layer_drop: stochastic depth in phase 1: each image skips each block the
@@ -102,6 +115,7 @@ class TrainConfig:
     max_block_rate: float = 0.9
     gate_downsampling: bool = False
     width_multiplier: float = 1.0
+    model_overrides: dict | None = None
     layer_drop: float = 0.0
     distill_weight: float = 0.0
     distill_temperature: float = 4.0
@@ -149,6 +163,7 @@ class TrainConfig:
                                           and 0 < self.channel_keep <= 1),
             "channel_keep", self.channel_keep, "0 < channel_keep <= 1 or None",
         )
+        object.__setattr__(self, "model_overrides", _parse_model_overrides(self.model_overrides))
         _check(_is_number(self.width_multiplier) and self.width_multiplier > 0,
                "width_multiplier", self.width_multiplier, "a number > 0")
         _check(_is_number(self.layer_drop) and 0 <= self.layer_drop < 1,
@@ -202,6 +217,28 @@ def field_help():
             current = None
     fields = {field.name for field in dataclasses.fields(TrainConfig)}
     return {name: text for name, text in helps.items() if name in fields}
+
+
+def _parse_model_overrides(value):
+    """`model_overrides` as a key-sorted dict of JSON-able values (tuples as lists), or None."""
+    expected = ("a mapping or text `key=value;key=value` (Python literals) with keys from "
+                f"{MODEL_OVERRIDE_KEYS}")
+    if value is None or value == "" or value == {}:
+        return None
+    if isinstance(value, str):
+        parsed = {}
+        for item in filter(None, (part.strip() for part in value.split(";"))):
+            key, sep, text = item.partition("=")
+            _check(sep and key.strip().isidentifier(), "model_overrides", value, expected)
+            try:
+                parsed[key.strip()] = ast.literal_eval(text.strip())
+            except (ValueError, SyntaxError):
+                parsed[key.strip()] = text.strip()  # A bare word: "basic", "projection".
+        value = parsed
+    _check(isinstance(value, dict), "model_overrides", value, expected)
+    unknown = sorted(set(value) - set(MODEL_OVERRIDE_KEYS))
+    _check(not unknown, "model_overrides", value, f"{expected}; unknown: {unknown}")
+    return json.loads(json.dumps(dict(sorted(value.items()))))
 
 
 def _is_int(value):

@@ -237,8 +237,6 @@ def run_training(config, workdir, *, strategy=None, callbacks=(), verbose=1):
         >>> metrics = run_training(get_train_config("cpu", budget=0.4), "/tmp/run")
         >>> metrics["test_accuracy"], metrics["flops_ratio"]
     """
-    from lcnet_tf import data as data_lib
-
     if not isinstance(config, TrainConfig):
         raise TypeError(f"Expected a TrainConfig, got {type(config).__name__}")
     strategy = strategy or make_strategy(config.strategy, tpu=config.tpu)
@@ -249,160 +247,218 @@ def run_training(config, workdir, *, strategy=None, callbacks=(), verbose=1):
     metrics_path = paths.out / METRICS
     if metrics_path.exists() and (paths.out / FINAL_MODEL).exists():
         return json.loads(metrics_path.read_text())
-    phases_path = paths.out / PHASES
-    phases = _load_phases(phases_path)
     keras.utils.set_random_seed(config.seed)
+    run = _Run(config, paths, strategy, callbacks, verbose)
+    backbone = _backbone_phase(run)
+    model = _gated_phase(run, backbone)
+    result = {"budget": config.budget, "model": config.model, "gating": config.gating}
+    calibration = _calibration_phase(run, model)
+    if calibration is not None:
+        result["calibration"] = calibration
+    result.update(_evaluation_phase(run, model))
+    reference = _static_reference_phase(run, result)
+    if reference != "skipped":
+        result["static_reference"] = reference
+    _save_model(model, paths.out / FINAL_MODEL)
+    _save_json(metrics_path, result)
+    return result
 
-    builder = data_lib.resolve_dataset(config.dataset)
-    num_classes = int(builder.info.features["label"].num_classes)
-    num_train = data_lib.num_examples(builder, "train")
-    if config.train_examples:
-        num_train = min(num_train, config.train_examples)
-    steps_per_epoch = config.steps_per_epoch or max(num_train // config.batch_size, 1)
 
-    def train_dataset():
+class _Run:
+    """One run's resolved inputs (config, paths, strategy, data, model settings) and the
+    phase log (`phases.json`), shared by the phase functions below."""
+
+    def __init__(self, config, paths, strategy, callbacks, verbose):
+        from lcnet_tf import data as data_lib
+
+        self.config, self.paths, self.strategy = config, paths, strategy
+        self.callbacks, self.verbose = callbacks, verbose
+        self.phases_path = paths.out / PHASES
+        self.phases = _load_phases(self.phases_path)
+        self.builder = data_lib.resolve_dataset(config.dataset)
+        self.num_classes = int(self.builder.info.features["label"].num_classes)
+        num_train = data_lib.num_examples(self.builder, "train")
+        if config.train_examples:
+            num_train = min(num_train, config.train_examples)
+        self.steps_per_epoch = config.steps_per_epoch or max(num_train // config.batch_size, 1)
+        self.test_ds = self.eval_dataset("test", config.test_examples)
+        self.model_kwargs = {"num_classes": self.num_classes,
+                             "width_multiplier": config.width_multiplier,
+                             **(config.model_overrides or {})}
+        if config.image_size:
+            self.model_kwargs["image_size"] = config.image_size
+        if config.gating == "channel":  # An unreachable budget fails now, not after phase 1.
+            choose_channel_keep(self.create(gating="channel"), config)
+        elif config.model_overrides:  # Bad override values fail now, not after phase 1.
+            self.create(gating=config.gating)
+
+    def create(self, **kwargs):
+        return create_model(self.config.model, **{**self.model_kwargs, **kwargs})
+
+    def train_dataset(self):
+        from lcnet_tf import data as data_lib
+
+        config = self.config
         dataset = data_lib.make_dataset(
-            builder, "train", batch_size=config.batch_size, training=True,
+            self.builder, "train", batch_size=config.batch_size, training=True,
             image_size=config.image_size, seed=config.seed, take=config.train_examples,
             repeat=True,
         )
         if config.label_smoothing:
-            dataset = dataset.map(lambda x, y: (x, tf.one_hot(y, num_classes)))
+            dataset = dataset.map(lambda x, y: (x, tf.one_hot(y, self.num_classes)))
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = (
             tf.data.experimental.AutoShardPolicy.DATA
         )
         return dataset.with_options(options)
 
-    def eval_dataset(split, take):
+    def eval_dataset(self, split, take):
+        from lcnet_tf import data as data_lib
+
         return data_lib.make_dataset(
-            builder, split, batch_size=config.eval_batch_size, training=False,
-            image_size=config.image_size, take=take, cache=False,
+            self.builder, split, batch_size=self.config.eval_batch_size, training=False,
+            image_size=self.config.image_size, take=take, cache=False,
         )
 
-    test_ds = eval_dataset("test", config.test_examples)
-    model_kwargs = {"num_classes": num_classes, "width_multiplier": config.width_multiplier}
-    if config.image_size:
-        model_kwargs["image_size"] = config.image_size
-    if config.gating == "channel":  # An unreachable budget fails now, not after phase 1.
-        choose_channel_keep(create_model(config.model, gating="channel", **model_kwargs), config)
-
-    def fit(model, phase, epochs, peak_lr, teacher=None):
-        total_steps = epochs * steps_per_epoch
-        warmup = int(config.warmup_epochs * steps_per_epoch)
-        with strategy.scope():
+    def fit(self, model, phase, epochs, peak_lr, teacher=None):
+        """Trains one phase under BackupAndRestore; returns its seconds."""
+        config, paths = self.config, self.paths
+        total_steps = epochs * self.steps_per_epoch
+        warmup = int(config.warmup_epochs * self.steps_per_epoch)
+        with self.strategy.scope():
             _compile(model, _optimizer(peak_lr, total_steps, warmup, config), config, teacher)
         phase_callbacks = [
             keras.callbacks.BackupAndRestore(str(paths.backup / phase), double_checkpoint=True),
             keras.callbacks.CSVLogger(str(paths.out / f"{phase}_log.csv"), append=True),
             keras.callbacks.TensorBoard(str(paths.out / "tensorboard" / phase)),
-            *callbacks,
+            *self.callbacks,
         ]
         start = time.time()
         # shuffle=False: the dataset shuffles itself (Keras warns that `shuffle` is ignored).
-        model.fit(train_dataset(), epochs=epochs, steps_per_epoch=steps_per_epoch, shuffle=False,
-                  callbacks=phase_callbacks, verbose=verbose)
+        model.fit(self.train_dataset(), epochs=epochs, steps_per_epoch=self.steps_per_epoch,
+                  shuffle=False, callbacks=phase_callbacks, verbose=self.verbose)
         return time.time() - start
 
-    def test_accuracy(model):
-        return float(gate_report(model, test_ds, num_classes)["test_accuracy"])
+    def test_accuracy(self, model):
+        return float(gate_report(model, self.test_ds, self.num_classes)["test_accuracy"])
 
-    # Phase 1: the static backbone.
-    backbone = None
+    def log_phase(self, name, record):
+        self.phases[name] = record
+        _save_json(self.phases_path, self.phases)
+
+
+def _backbone_phase(run):
+    """Phase 1: the static backbone (loaded from `init_from`, resumed, or trained), or None
+    when the gated model trains from scratch (`static_epochs=0`)."""
+    config, paths = run.config, run.paths
     static_path = paths.out / STATIC_MODEL
     if config.init_from:
-        with strategy.scope():  # The backbone is also the distillation teacher.
-            backbone = load_backbone(config.init_from, num_classes)
-        model_kwargs.update(inherited_architecture(backbone, config.model, model_kwargs))
-        if "static" not in phases:
-            phases["static"] = {"source": str(config.init_from),
-                                "test_accuracy": test_accuracy(backbone)}
-            _save_json(phases_path, phases)
-    elif static_path.exists():
-        with strategy.scope():
-            backbone = keras.saving.load_model(static_path, compile=False)
-    elif config.static_epochs > 0 or config.gating == "none":
-        with strategy.scope():
-            backbone = create_model(config.model, gating="none", layer_drop=config.layer_drop,
-                                    **model_kwargs)
-        seconds = fit(backbone, "static", max(config.static_epochs, 1), config.static_lr)
-        phases["static"] = {"seconds": seconds, "epochs": config.static_epochs,
-                            "test_accuracy": test_accuracy(backbone)}
+        with run.strategy.scope():  # The backbone is also the distillation teacher.
+            backbone = load_backbone(config.init_from, run.num_classes)
+        run.model_kwargs.update(inherited_architecture(backbone, config.model, run.model_kwargs))
+        if "static" not in run.phases:
+            run.log_phase("static", {"source": str(config.init_from),
+                                     "test_accuracy": run.test_accuracy(backbone)})
+        return backbone
+    if static_path.exists():
+        with run.strategy.scope():
+            return keras.saving.load_model(static_path, compile=False)
+    if config.static_epochs > 0 or config.gating == "none":
+        with run.strategy.scope():
+            backbone = run.create(gating="none", layer_drop=config.layer_drop)
+        seconds = run.fit(backbone, "static", max(config.static_epochs, 1), config.static_lr)
         _save_model(backbone, static_path)
-        _save_json(phases_path, phases)
+        run.log_phase("static", {"seconds": seconds, "epochs": config.static_epochs,
+                                 "test_accuracy": run.test_accuracy(backbone)})
+        return backbone
+    return None
 
-    # Phase 2: gated training to the budget.
-    gated_path = paths.out / GATED_MODEL
+
+def _gated_phase(run, backbone):
+    """Phase 2: the gated model trained to the budget from the backbone's weights (or
+    resumed); the backbone itself for `gating="none"`."""
+    config = run.config
+    gated_path = run.paths.out / GATED_MODEL
     if config.gating == "none":
-        model = backbone
-    elif gated_path.exists():
-        model = keras.saving.load_model(gated_path, compile=False)
-    else:
-        warmup = int(config.penalty_warmup_epochs * steps_per_epoch)
-        with strategy.scope():
-            gated_kwargs = {**model_kwargs, "gate_downsampling": config.gate_downsampling}
-            probe = create_model(config.model, gating=config.gating, **gated_kwargs)
-            channel_keep = choose_channel_keep(probe, config)
-            overrides = dict(gated_kwargs)
-            if channel_keep is not None:
-                overrides["channel_keep"] = channel_keep
-            model = create_model(
-                config.model, gating=config.gating, budget=config.budget,
-                budget_weight=LinearWarmup(config.budget_weight, warmup),
-                target_rate_weight=LinearWarmup(config.target_rate_weight, warmup),
-                budget_warmup_steps=int(config.budget_curriculum_epochs * steps_per_epoch),
-                **overrides,
-            )
-            copied = transfer_backbone_weights(backbone, model) if backbone is not None else 0
-        seconds = fit(model, "gated", config.epochs, config.lr, teacher=backbone)
-        phases["gated"] = {"seconds": seconds, "epochs": config.epochs,
-                           "channel_keep": channel_keep, "weights_copied": copied,
-                           "target_rate": float(model.target_rate())}
-        _save_model(model, gated_path)
-        _save_json(phases_path, phases)
-
-    # Phase 3: calibrate, evaluate, write the outputs.
-    result = {"budget": config.budget, "model": config.model, "gating": config.gating}
-    if config.gating in ("layer", "lc") and config.calibration_images:
-        start = time.time()
-        closed, opened = flops_ratio_range(model)
-        target = min(max(config.budget, closed), opened)
-        calibration = calibrate_budget(
-            model, eval_dataset("train", config.calibration_images), target,
-            tolerance=config.calibration_tolerance,
+        return backbone
+    if gated_path.exists():
+        return keras.saving.load_model(gated_path, compile=False)
+    steps = run.steps_per_epoch
+    warmup = int(config.penalty_warmup_epochs * steps)
+    with run.strategy.scope():
+        gated_kwargs = {"gate_downsampling": config.gate_downsampling}
+        channel_keep = choose_channel_keep(run.create(gating=config.gating, **gated_kwargs),
+                                           config)
+        if channel_keep is not None:
+            gated_kwargs["channel_keep"] = channel_keep
+        model = run.create(
+            gating=config.gating, budget=config.budget,
+            budget_weight=LinearWarmup(config.budget_weight, warmup),
+            target_rate_weight=LinearWarmup(config.target_rate_weight, warmup),
+            budget_warmup_steps=int(config.budget_curriculum_epochs * steps),
+            **gated_kwargs,
         )
-        if config.bn_recalibration_images:
-            calibration["bn_recalibration_images"] = recalibrate_batch_norm(
-                model, eval_dataset("train", config.bn_recalibration_images)
-            )
-            calibration.update(calibrate_budget(
-                model, eval_dataset("train", config.calibration_images), target,
-                tolerance=config.calibration_tolerance,
-            ))
-        calibration["seconds"] = time.time() - start
-        calibration["ratio_range"] = [closed, opened]
-        result["calibration"] = calibration
-    report = gate_report(model, test_ds, num_classes)
-    plot_gate_report(report, paths.out / "gate_report.png")
+        copied = transfer_backbone_weights(backbone, model) if backbone is not None else 0
+    seconds = run.fit(model, "gated", config.epochs, config.lr, teacher=backbone)
+    _save_model(model, gated_path)
+    run.log_phase("gated", {"seconds": seconds, "epochs": config.epochs,
+                            "channel_keep": channel_keep, "weights_copied": copied,
+                            "target_rate": float(model.target_rate())})
+    return model
+
+
+def _calibration_phase(run, model):
+    """Phase 3: the decision threshold calibrated to the budget (BatchNorm statistics
+    recomputed first if asked); returns the calibration record, or None."""
+    config = run.config
+    if config.gating not in ("layer", "lc") or not config.calibration_images:
+        return None
+    start = time.time()
+    closed, opened = flops_ratio_range(model)
+    target = min(max(config.budget, closed), opened)
+
+    def calibrate():
+        return calibrate_budget(model, run.eval_dataset("train", config.calibration_images),
+                                target, tolerance=config.calibration_tolerance)
+
+    calibration = calibrate()
+    if config.bn_recalibration_images:
+        calibration["bn_recalibration_images"] = recalibrate_batch_norm(
+            model, run.eval_dataset("train", config.bn_recalibration_images)
+        )
+        calibration.update(calibrate())
+    calibration["seconds"] = time.time() - start
+    calibration["ratio_range"] = [closed, opened]
+    return calibration
+
+
+def _evaluation_phase(run, model):
+    """The test-set report (accuracy, FLOPs, per-block rates; `gate_report.png`,
+    `per_image_flops.npy`) and the phase log."""
+    report = gate_report(model, run.test_ds, run.num_classes)
+    plot_gate_report(report, run.paths.out / "gate_report.png")
     report_json = report_to_json(report)
     report_json.pop("per_image_flops")
-    np.save(paths.out / "per_image_flops.npy", report["per_image_flops"])
-    result.update(report_json)
-    result["static_test_accuracy"] = phases.get("static", {}).get("test_accuracy")
-    result["phases"] = phases
-    multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-    if config.static_reference and config.gating != "none" and multi_worker:
+    np.save(run.paths.out / "per_image_flops.npy", report["per_image_flops"])
+    return {**report_json,
+            "static_test_accuracy": run.phases.get("static", {}).get("test_accuracy"),
+            "phases": run.phases}
+
+
+def _static_reference_phase(run, result):
+    """The equal-cost static reference (`config.static_reference`), None when it cannot be
+    trained here, "skipped" when not asked for."""
+    config, strategy = run.config, run.strategy
+    if not config.static_reference or config.gating == "none":
+        return "skipped"
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         # Each worker measures its own mean FLOPs and could pick another network: the
         # collectives would then mismatch. Train the reference in a single-worker run.
-        result["static_reference"] = None
-    elif config.static_reference and config.gating != "none":
-        result["static_reference"] = train_static_reference(
-            config, paths.out / REFERENCE_DIR, result["mean_flops"], result["backbone_flops"],
-            num_classes, strategy=strategy, callbacks=callbacks, verbose=verbose,
-        )
-    _save_model(model, paths.out / FINAL_MODEL)
-    _save_json(metrics_path, result)
-    return result
+        return None
+    return train_static_reference(
+        config, run.paths.out / REFERENCE_DIR, result["mean_flops"], result["backbone_flops"],
+        run.num_classes, strategy=strategy, callbacks=run.callbacks, verbose=run.verbose,
+    )
 
 
 def train_static_reference(config, workdir, mean_flops, backbone_flops, num_classes, **kwargs):

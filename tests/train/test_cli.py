@@ -26,12 +26,26 @@ def run_cli(module, *args, env=ENV, timeout=600):
     (["--budget", "0"], "--budget"),
     (["--model", "resnet999"], "--model"),
     (["--workdir", "/proc/forbidden/run"], "--workdir"),
+    (["--model_overrides", "gate_hiden=8"], "--model_overrides"),
+    (["--self_distill_weight", "0.5"], "--self_distill_weight"),  # cpu preset: distill 0.7
 ])
 def test_bad_flags_exit_nonzero_naming_the_flag(args, flag, tmp_path):
     result = run_cli("train.cifar", *args, "--dataset", str(tmp_path / "never_read"))
     assert result.returncode != 0
     message = result.stderr.strip().splitlines()[-1]
     assert message.startswith("error: Invalid value for " + flag), result.stderr[-2000:]
+
+
+def test_help_lists_every_train_config_field():
+    import dataclasses
+
+    from lcnet_tf.training import TrainConfig
+
+    result = run_cli("train.cifar", "--helpfull")  # absl exits 1 after printing help
+    assert "TrainConfig.model_overrides" in result.stdout, result.stderr[-2000:]
+    for field in dataclasses.fields(TrainConfig):
+        assert f"--{field.name}:" in result.stdout or f"--[no]{field.name}:" in result.stdout, (
+            field.name)
 
 
 def test_missing_dataset_is_one_clear_error(tmp_path):

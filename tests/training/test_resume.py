@@ -107,3 +107,26 @@ def test_check_resumable_ignores_gate_downsampling_without_block_gates(tmp_path)
     del saved["gate_downsampling"]  # An old static workdir.
     (tmp_path / "config.json").write_text(json.dumps(saved))
     check_resumable(tmp_path, config)
+
+
+@pytest.mark.slow
+def test_model_overrides_reach_the_backbone_and_the_gated_model(synthetic_dataset, tmp_path):
+    config = get_train_config(
+        "cpu", dataset=synthetic_dataset, batch_size=16, static_epochs=1, epochs=1,
+        steps_per_epoch=1, calibration_images=0, eval_batch_size=16, jit_compile=False,
+        static_reference=False, model="resnet8",
+        model_overrides="gate_hidden=8; channel_groups=2; channel_gate_stages=(0, 1)",
+    )
+    assert config.model_overrides == {"channel_gate_stages": [0, 1], "channel_groups": 2,
+                                      "gate_hidden": 8}
+    run_training(config, tmp_path / "run", verbose=0)
+    gated = keras.saving.load_model(tmp_path / "run" / "model.keras", compile=False)
+    assert gated.gate_hidden == 8 and gated.channel_groups == 2
+    assert list(gated.channel_gate_stages) == [0, 1]
+    assert [b.channel_groups or 0 for b in gated.blocks] == [2, 2, 0]
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["model_overrides"]["gate_hidden"] == 8
+    # Resuming with the same overrides is accepted; other overrides are refused.
+    run_training(config, tmp_path / "run", verbose=0)
+    with pytest.raises(ValueError, match="model_overrides"):
+        run_training(config.replace(model_overrides={"gate_hidden": 4}), tmp_path / "run")
