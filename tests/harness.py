@@ -239,8 +239,8 @@ def mix_decisions(model, images, seed=0, rates=(0.5, 0.3, 0.7)):
     after block on the decisions of the blocks before it, gets a threshold mid-gap among the
     keep logits of `images`, so that it runs on about `rates[i % len(rates)]` of them (at
     least one image runs and one skips); the threshold sits in `decision_offset`, made large
-    and different per block by moving a bias shift into it (the decisions do not change):
-    a model that loses its offsets decides otherwise.
+    (|offset| >= 3) and different per block by moving a bias shift into it (the decisions do
+    not change): a model that loses its offsets decides otherwise.
 
     Returns:
         `(gate, group_mask)`: the batched inference decisions on `images`, (batch, blocks)
@@ -272,7 +272,7 @@ def mix_decisions(model, images, seed=0, rates=(0.5, 0.3, 0.7)):
         if gate is not None:
             logits = to_np(gate(block.gate_pool(x), training=False)["keep_logit"])
             threshold = _threshold_in_a_gap(logits, rates[gated % len(rates)])
-            shift = (2.0 + gated) * (-1.0) ** gated
+            shift = (3.0 + gated) * (1.0 if threshold >= 0 else -1.0)  # |offset| >= 3
             bias = gate.keep_logit_dense.bias
             bias.assign(to_np(bias) + shift)
             gate.decision_offset.assign(-threshold - shift)
