@@ -112,3 +112,32 @@ def test_save_load_keeps_budget_and_schedules(trained, tmp_path):
     assert isinstance(restored.budget_weight, LinearWarmup)
     result = restored.evaluate(IMAGES, LABELS, batch_size=8, verbose=0, return_dict=True)
     assert METRICS <= set(result)
+
+
+def learnable_images(count, classes=4, size=16, seed=0):
+    """Each class a colour (the same for every seed), plus pixel noise: learnable, not trivial."""
+    rng = np.random.default_rng(seed)
+    colours = np.random.default_rng(123).uniform(40, 215, (classes, 3))
+    labels = rng.permutation(np.arange(count) % classes)
+    images = colours[labels][:, None, None, :] + rng.normal(0, 30, (count, size, size, 3))
+    return np.clip(images, 0, 255).astype("uint8"), labels.astype("int32")
+
+
+def test_training_learns_and_moves_the_flops_ratio_to_the_budget():
+    # 32 steps of a small gated ResNet-8 (16x16 inputs, 4 classes): held-out accuracy far above
+    # chance, and the inference FLOPs ratio (hard decisions) goes from ~1 (fresh gates run
+    # every block) most of the way to the budget.
+    images, labels = learnable_images(128)
+    test_images, test_labels = learnable_images(64, seed=1)
+    model = lcnet_tf.create_model("resnet8", gating="layer", gate_downsampling=True,
+                                  image_size=16, num_classes=4, budget=0.4)
+    model.compile(keras.optimizers.SGD(0.05, momentum=0.9),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"], jit_compile=False)
+    before = model.evaluate(test_images, test_labels, batch_size=64, verbose=0, return_dict=True)
+    model.fit(images, labels, batch_size=16, epochs=4, verbose=0)
+    after = model.evaluate(test_images, test_labels, batch_size=64, verbose=0, return_dict=True)
+    assert after["accuracy"] >= 0.6, after  # chance: 0.25
+    assert before["flops_ratio"] > 0.95
+    assert abs(after["flops_ratio"] - 0.4) < 0.5 * abs(before["flops_ratio"] - 0.4), (
+        before["flops_ratio"], after["flops_ratio"])
