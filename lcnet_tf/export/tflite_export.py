@@ -8,7 +8,6 @@ docs/tflite_signature.md for the signature an app relies on.
 
 import contextlib
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from lcnet_tf import compat
 from lcnet_tf.export import int8_boundaries
 from lcnet_tf.export.tflite_inspect import TFLiteModelError, read_tflite_bytes, summarize_tflite
 from lcnet_tf.gate_control import gate_layers
+from lcnet_tf.models.resnet.deployment import export_contract
 
 QUANTIZATIONS = ("none", "fp16", "dynamic", "int8")
 INPUT_DTYPES = ("float32", "uint8")
@@ -31,22 +31,6 @@ SIGNATURE_KEY = "serve"
 IMAGE_INPUT = "image"
 FORCE_INPUT = "force_gates_open"
 OUTPUT_NAMES = ("logits", "gate", "kept_groups", "realized_flops")
-
-
-# Tensor names kept float32 in int8 models: the gate networks (pool -> dense -> keep logit,
-# 1 + tanh scale, 2 * sigmoid saliency, top-k) and the decision bookkeeping (kept-group
-# counts, realized FLOPs: top-level mul/add/Sum). Quantized, a keep logit calibrated with a
-# wide range flips decisions near `-decision_offset`, and the kept-group count left the graph
-# as 1.506 instead of 1 (docs/export.md, "int8 accuracy of trained gated models").
-_FLOAT_NODE_PATTERN = re.compile(
-    r"(block_gate|channel_gate|gate_pool|/Sum\b)|^[^/]+/(mul|add|Sum)(_\d+)?$"
-)
-# The converter names a folded op by joining the names of what it folded with ";". Without
-# block gates (gating="channel") the decision `gate` is the constant 1 and the bookkeeping
-# `always + gate * run + ...` folds into one ADD named e.g. "m/add_2;m/Const_2;m/add_1;m/Const_1":
-# bookkeeping when every part is a top-level add/mul/Sum or constant (quantized, realized_flops
-# came out 0.26% low). The input normalization ("m/add;m/convolution;m/add/y") is not.
-_FOLDED_BOOKKEEPING_PART = re.compile(r"^[^/]+/(mul|add|Sum|Const)(_\d+)?$")
 
 
 class ExportError(ValueError):
@@ -98,15 +82,10 @@ def load_keras_model(path):
 
 
 def expected_if_ops(model):
-    """Number of IF ops the batch-1 graph of `model` must contain.
-
-    One per block with a block gate, plus one per channel group of every block
-    with a channel gate.
-    """
-    count = 0
-    for block in model.blocks:
-        count += int(block.block_gate) + int(block.channel_groups or 0)
-    return count
+    """Number of IF ops the batch-1 graph of `model` must contain
+    (`ExportContract.if_ops`: one per block with a block gate, plus one per channel group
+    of every block with a channel gate)."""
+    return export_contract(model).if_ops
 
 
 def _check_model(model):
@@ -178,6 +157,8 @@ def _nonnegative_block_inputs(model):
     ones (docs/export.md). The function computed is unchanged.
     """
     blocks = [block for block in model.blocks if hasattr(block, "input_nonnegative")]
+    if not export_contract(model).nonnegative_block_inputs:
+        blocks = []
     previous = [block.input_nonnegative for block in blocks]
     for block in blocks:
         block.input_nonnegative = True
@@ -233,10 +214,16 @@ def _representative_dataset(representative_data, image_size, input_dtype):
     return generator
 
 
-def _float_gate_nodes(calibrated):
-    """Output tensor names (all subgraphs) of the gate networks and decision bookkeeping."""
+def _float_gate_nodes(calibrated, contract):
+    """Output tensor names (all subgraphs) of the gate networks and decision bookkeeping,
+    as the model's `ExportContract` names them.
+
+    Raises:
+        ExportError: a float scope of the contract names no tensor of the graph (its ops
+            would be quantized).
+    """
     graph = tflite_schema.Model.GetRootAs(calibrated, 0)
-    names = set()
+    names, seen = set(), set()
     # The decision outputs (gate, kept_groups, realized_flops) are computed last under the
     # signature's own tensor names; logits stays int8 (the classifier is backbone).
     main = graph.Subgraphs(0)
@@ -250,22 +237,23 @@ def _float_gate_nodes(calibrated):
         subgraph = graph.Subgraphs(sub_index)
         for index in range(subgraph.TensorsLength()):
             name = subgraph.Tensors(index).Name().decode("utf-8", "replace")
-            parts = name.split(";")
-            if _FLOAT_NODE_PATTERN.search(name) or (
-                len(parts) > 1 and all(_FOLDED_BOOKKEEPING_PART.match(part) for part in parts)
-            ):
+            if contract.is_float_node(name):
                 names.add(name)
+                seen.update(scope for scope in contract.float_scopes if scope in name)
+    missing = sorted(set(contract.float_scopes) - seen)
+    if missing:
+        raise ExportError(
+            f"The converted graph has no tensor in the gate scopes {missing} of the model's "
+            "export contract: those gate ops would be quantized to int8 (a renamed layer, or "
+            "a gate the batch-1 graph no longer computes)."
+        )
     return sorted(names)
 
 
 def gate_dense_layer_count(model):
-    """Dense layers of the gate networks of `model` (float FULLY_CONNECTED ops in int8)."""
-    count = 0
-    for block in model.blocks:
-        # Block gate: hidden + one FC for keep logit and scale (`BlockGate.decide`).
-        count += 2 * int(block.block_gate_layer is not None)
-        count += 2 * int(getattr(block, "channel_gate_layer", None) is not None)
-    return count
+    """Dense layers of the gate networks of `model` (float FULLY_CONNECTED ops in int8;
+    `ExportContract.gate_dense_layers`)."""
+    return export_contract(model).gate_dense_layers
 
 
 def remove_force_input(content):
@@ -423,7 +411,9 @@ def to_tflite(model, path=None, *, quantize="none", representative_data=None,
         try:
             content = converter.convert()
             if quantize == "int8":
-                content = compat.mlir_quantize(content, _float_gate_nodes(content))
+                content = compat.mlir_quantize(
+                    content, _float_gate_nodes(content, export_contract(model))
+                )
                 if int8_if_boundaries:
                     ranges = int8_boundaries.calibrate_pooled_ranges(
                         content, recorded, SIGNATURE_KEY

@@ -288,6 +288,13 @@ class GatedResNet(keras.Model):
         self.cost_table = self.cost.table  # The raw table (`lcnet_tf.flops.cost_table`).
         self._prepare_budget_terms()
 
+    def export_contract(self):
+        """What the exporter must know about this model's batch-1 graph
+        (`lcnet_tf.models.resnet.deployment.ExportContract`)."""
+        from lcnet_tf.models.resnet.deployment import export_contract
+
+        return export_contract(self)
+
     def fixed_cost_items(self):
         """`(layer, input_shape)` of the layers every image runs outside the blocks."""
         return list(self._fixed_items)
