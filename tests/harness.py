@@ -249,8 +249,10 @@ def mix_decisions(model, images, seed=0, rates=(0.5, 0.3, 0.7)):
     from lcnet_tf.export.gate_patterns import randomize_gates
 
     randomize_gates(model, seed=seed)
-    x = model._normalize(keras.ops.cast(keras.ops.convert_to_tensor(images), "float32"),
-                         training=False)
+    # The model's own layers in order, batched: normalization (as its config states), stem, blocks.
+    mean = np.asarray(model.pixel_mean, "float32") * 255.0
+    std = np.asarray(model.pixel_std, "float32") * 255.0
+    x = keras.ops.convert_to_tensor((np.asarray(images, "float32") - mean) / std)
     for layer in model.stem_layers:
         x = layer(x, training=False)
     gates, group_masks = [], []

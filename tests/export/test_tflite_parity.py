@@ -134,10 +134,14 @@ def case(request, tmp_path_factory):
     logits, info = harness.reference_outputs(model, images)
     return {
         "name": request.param, "model": model, "deployed": deployed, "images": images,
-        "logits": logits, "info": info,
+        "calibration": calibration, "logits": logits, "info": info,
         "float": to_tflite(deployed),
-        "int8": to_tflite(deployed, quantize="int8", representative_data=calibration),
     }
+
+
+@pytest.fixture(scope="module")
+def int8(case):
+    return to_tflite(case["deployed"], quantize="int8", representative_data=case["calibration"])
 
 
 def run_tflite(content, images):
@@ -181,9 +185,9 @@ def test_float_tflite_matches_keras_on_logits_and_decisions(case):
         assert len(np.unique(info["realized_flops"])) > 1
 
 
-def test_int8_tflite_agrees_with_float_beyond_an_image_independent_output(case):
+def test_int8_tflite_agrees_with_float_beyond_an_image_independent_output(case, int8):
     model, logits, info = case["model"], case["logits"], case["info"]
-    lite = run_tflite(case["int8"], case["images"])
+    lite = run_tflite(int8, case["images"])
     float_top1 = np.argmax(logits, axis=-1)
     top1_agreement = np.mean(np.argmax(lite["logits"], axis=-1) == float_top1)
     # An output that ignores the image can at best always answer the most frequent class.
