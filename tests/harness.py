@@ -38,8 +38,8 @@ def to_np(x):
     return keras.ops.convert_to_numpy(x)
 
 
-def _outputs(model, images):
-    logits, info = model(images, training=False, return_gate_info=True)
+def _outputs(model, images, deployment=False):
+    logits, info = model(images, training=False, return_gate_info=True, deployment=deployment)
     return to_np(logits), {key: to_np(value) for key, value in info.items()}
 
 
@@ -153,10 +153,10 @@ def check_flops(model, images, reference=None):
 
 
 def check_batch1_matches_batched(model, images):
-    """Static batch 1 in inference (the `cond` / TFLite IF path) == the batched path."""
+    """The deployment graph (batch 1, the `cond` / TFLite IF path) == the batched path."""
     logits, info = _outputs(model, images)
     for index in range(len(images)):
-        single_logits, single_info = _outputs(model, images[index : index + 1])
+        single_logits, single_info = _outputs(model, images[index : index + 1], deployment=True)
         # Untrained deep nets reach logits in the thousands: tolerance relative to their scale.
         scale = max(1.0, float(np.abs(logits).max()))
         np.testing.assert_allclose(single_logits[0], logits[index], rtol=0, atol=1e-4 * scale)

@@ -6,7 +6,6 @@ convolutions (static weight slices) sit behind their own IF. See
 docs/tflite_signature.md for the signature an app relies on.
 """
 
-import contextlib
 import os
 import subprocess
 import sys
@@ -20,10 +19,10 @@ from ai_edge_litert import schema_py_generated as tflite_schema
 from ai_edge_litert.tools import flatbuffer_utils
 
 from lcnet_tf import compat
+from lcnet_tf.deployment import export_contract
 from lcnet_tf.export import int8_boundaries
 from lcnet_tf.export.tflite_inspect import TFLiteModelError, read_tflite_bytes, summarize_tflite
 from lcnet_tf.gate_control import gate_layers
-from lcnet_tf.models.resnet.deployment import export_contract
 
 QUANTIZATIONS = ("none", "fp16", "dynamic", "int8")
 INPUT_DTYPES = ("float32", "uint8")
@@ -110,7 +109,8 @@ def _serving_fn(model, force_dtype="float32"):
     def serve(image, force_gates_open):
         force = tf.reshape(force_gates_open, [-1])[0] > 0.5
         logits, info = model(
-            image, training=False, return_gate_info=True, force_gates_open=force
+            image, training=False, return_gate_info=True, force_gates_open=force,
+            deployment=True,
         )
         return {
             "logits": logits,
@@ -130,43 +130,17 @@ def export_saved_model(model, directory, *, input_dtype="float32"):
     """
     _check_model(model)
     size = model.image_size
-    with _nonnegative_block_inputs(model):
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        archive.add_endpoint(
-            SIGNATURE_KEY,
-            _serving_fn(model),
-            input_signature=[
-                tf.TensorSpec([1, size, size, 3], input_dtype, name=IMAGE_INPUT),
-                tf.TensorSpec([1], tf.float32, name=FORCE_INPUT),
-            ],
-        )
-        archive.write_out(os.fspath(directory), verbose=False)
-
-
-@contextlib.contextmanager
-def _nonnegative_block_inputs(model):
-    """Tells every block of a GatedResNet, while tracing, that its input is >= 0.
-
-    In a GatedResNet each block reads a ReLU output (the stem's or the previous
-    block's), so the ReLU of a skipped block's parameter-free shortcut is an
-    identity and the skip branch can return its input unchanged. This matters
-    under full int8: a skip branch QUANTIZE -> RELU -> DEQUANTIZE is not
-    delegated to XNNPACK and cost ~60 us per skipped 32x32x16 block on the
-    reference kernels, which made gated int8 models slower than static int8
-    ones (docs/export.md). The function computed is unchanged.
-    """
-    blocks = [block for block in model.blocks if hasattr(block, "input_nonnegative")]
-    if not export_contract(model).nonnegative_block_inputs:
-        blocks = []
-    previous = [block.input_nonnegative for block in blocks]
-    for block in blocks:
-        block.input_nonnegative = True
-    try:
-        yield
-    finally:
-        for block, value in zip(blocks, previous, strict=True):
-            block.input_nonnegative = value
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        SIGNATURE_KEY,
+        _serving_fn(model),
+        input_signature=[
+            tf.TensorSpec([1, size, size, 3], input_dtype, name=IMAGE_INPUT),
+            tf.TensorSpec([1], tf.float32, name=FORCE_INPUT),
+        ],
+    )
+    archive.write_out(os.fspath(directory), verbose=False)
 
 
 # Calibration inputs (half of them with gates forced open) that also set the int8 ranges of

@@ -3,9 +3,9 @@
 import math
 
 import keras
-import numpy as np
 from keras import ops
 
+from lcnet_tf import deployment as deployment_graph
 from lcnet_tf import ops as gate_ops
 from lcnet_tf.cost import kept_group_count
 from lcnet_tf.layers.block_gate import BlockGate
@@ -36,12 +36,6 @@ def _bn(name, zero_init=False):
         gamma_initializer="zeros" if zero_init else "ones",
         name=name,
     )
-
-
-def _affine_from_bn(bn):
-    """Inference-mode BatchNormalization as `x * mult + add` (per channel)."""
-    mult = bn.gamma * ops.rsqrt(bn.moving_variance + bn.epsilon)
-    return mult, bn.beta - bn.moving_mean * mult
 
 
 @keras.saving.register_keras_serializable(package="lcnet_tf")
@@ -210,12 +204,6 @@ class GatedResidualBlock(keras.layers.Layer):
             )
         self.projection = None
         self.projection_bn = None
-        # Set (not serialized) by code that knows every input of this block is >= 0, e.g. the
-        # TFLite export of a GatedResNet (block inputs are ReLU outputs). The batch-1 skip branch
-        # then returns the parameter-free shortcut as is: its ReLU would be an identity, and under
-        # int8 a lone quantized RELU is not delegated to XNNPACK (~60 us per skipped 32x32x16
-        # block).
-        self.input_nonnegative = False
 
     # Shapes ---------------------------------------------------------------------------------
     def _needs_shortcut_op(self, in_channels):
@@ -311,18 +299,12 @@ class GatedResidualBlock(keras.layers.Layer):
         return items
 
     # Forward ----------------------------------------------------------------------------------
-    def _shortcut(self, x, training):
+    def _shortcut(self, x, training, deployment=False):
         if self.projection is not None:
             return self.projection_bn(self.projection(x), training=training)
         in_channels = x.shape[-1]
-        if not training and x.shape[0] == 1 and self._needs_shortcut_op(in_channels):
-            # Batch-1 inference: subsample and zero-pad in one 1x1 convolution with a constant
-            # [I | 0] kernel. Exact in float, and one delegated op in TFLite, where a strided
-            # slice plus PAD run on reference kernels (16-25 us per shortcut from 32x32x16 in
-            # two micro-benchmarks, a fifth to a quarter of a residual block; the conv ~3 us).
-            kernel = np.zeros((1, 1, in_channels, self.out_channels), dtype="float32")
-            kernel[0, 0, :, :in_channels] = np.eye(in_channels, dtype="float32")
-            return ops.conv(x, ops.cast(kernel, x.dtype), strides=self.stride, padding="valid")
+        if deployment and self._needs_shortcut_op(in_channels):
+            return deployment_graph.zero_pad_shortcut(x, self.out_channels, self.stride)
         if self.stride != 1:
             x = x[:, :: self.stride, :: self.stride, :]
         if in_channels != self.out_channels:
@@ -341,58 +323,8 @@ class GatedResidualBlock(keras.layers.Layer):
                 hidden = hidden * channel_multiplier[:, None, None, :]
         return hidden
 
-    def _grouped_branch(self, x, keeps, saliency_logits):
-        """Batch-1 inference: each kept group's convolutions under their own `cond`.
-
-        The inference-mode BatchNormalizations after conv1 and conv2 are folded
-        into each group's weight slices (kernel * multiplier, bias), computed
-        from the variables *inside* the branch so that the TFLite converter
-        folds them into constant convolution weights with a fused bias and ReLU.
-        The groups' conv2 outputs accumulate through the IFs: the first group's
-        branch starts from bn2's shift (its bias), each later group adds to the
-        running sum inside its own branch, and a skipped group passes the sum
-        on, so no zero tensors and no separate ADDs sit between the IFs.
-        """
-        conv1, conv2 = self.convs[0], self.convs[1]
-        bn1, bn2 = self.bns[0], self.bns[1]
-        group_width = self.filters // self.channel_groups
-        out_shape = (
-            1,
-            *conv2.compute_output_shape(conv1.compute_output_shape(tuple(x.shape)))[1:],
-        )
-        total = None
-        for group in range(self.channel_groups):
-            lo, hi = group * group_width, (group + 1) * group_width
-
-            def run_group(lo=lo, hi=hi, group=group, total=total):
-                mult1, add1 = _affine_from_bn(bn1)
-                hidden = ops.conv(x, conv1.kernel[..., lo:hi] * mult1[lo:hi],
-                                  strides=conv1.strides, padding="same")
-                hidden = ops.relu(hidden + add1[lo:hi])
-                # Under the gate's name: the int8 export keeps gate maths float (a quantized
-                # scalar with a near-constant calibration range made int8 kernels abort).
-                # A (1, 1) slice broadcasts; a scalar one would run on a reference kernel.
-                with keras.name_scope(self.channel_gate_layer.name):
-                    saliency = gate_ops.positive_saliency(saliency_logits[:, group:group + 1])
-                hidden = hidden * saliency
-                mult2, add2 = _affine_from_bn(bn2)
-                partial = ops.conv(hidden, conv2.kernel[:, :, lo:hi, :] * mult2,
-                                   strides=conv2.strides, padding="same")
-                return partial + add2 if total is None else total + partial
-
-            def skip_group(total=total):
-                if total is None:
-                    # zeros + bias folds to a constant (BROADCAST_TO would run per skip).
-                    return ops.zeros(out_shape, x.dtype) + _affine_from_bn(bn2)[1]
-                return total
-
-            total = ops.cond(keeps[group], run_group, skip_group)
-        hidden = total
-        if self.block_type == "bottleneck":
-            hidden = self.bns[2](self.convs[2](ops.relu(hidden)), training=False)
-        return hidden
-
-    def call(self, inputs, training=None, force_open=None):
+    def call(self, inputs, training=None, force_open=None, deployment=False,
+             input_nonnegative=False):
         """Returns `(outputs, info)`.
 
         `info` holds per-image tensors, the same four in every mode (no None, so
@@ -403,13 +335,19 @@ class GatedResidualBlock(keras.layers.Layer):
         batch-1 deployment path, whose groups are chosen inside the IF branches
         (read `kept_groups` there); (batch, 0) without a channel gate.
         `force_open`, a scalar bool tensor, forces every gate open when true.
+        `deployment=True` runs the deployment graph (`lcnet_tf.deployment`: inference on
+        one image, decisions as `cond`s that become TFLite IF ops);
+        `input_nonnegative=True` there promises a ReLU output as input (a skipped block
+        then returns its parameter-free shortcut without a ReLU).
         """
         x = inputs
+        if deployment:
+            deployment_graph.check_deployment_call(x, training)
         batch = ops.shape(x)[0]
         ones = ops.ones((batch,), dtype=x.dtype)
         no_groups = ops.zeros((batch,), dtype=x.dtype)
         pooled = self.gate_pool(x) if self.gate_pool is not None else None
-        shortcut = self._shortcut(x, training)
+        shortcut = self._shortcut(x, training, deployment)
 
         gate_training = training and not self.deterministic_gates
 
@@ -418,50 +356,9 @@ class GatedResidualBlock(keras.layers.Layer):
 
         group_mask = None
         gated = self.gate_pool is not None
-        if gated and not training and x.shape[0] == 1:
-            # Batch-1 inference: the main graph holds only the gate network and the IF
-            # predicate; everything a skipped block does not need (the block's scale, the
-            # channel gate) runs inside the branch, and the branches themselves report
-            # whether the block ran, so the exported IF really skips the work.
-            keep, raw_scale, keep_prob = None, None, ones
-            if self.block_gate_layer is not None:
-                keep, raw_scale, keep_prob = self.block_gate_layer.decide(
-                    pooled, force_open=force_open
-                )
-
-            # Constants the branches return are made inside them: a constant captured from
-            # outside becomes one more IF input, resized and re-bound on every invoke.
-            def run_block():
-                kept_groups = ops.zeros((1,), dtype=x.dtype)
-                if self.channel_gate_layer is not None:
-                    keeps, logits, kept_groups = self.channel_gate_layer.decide(
-                        pooled, force_open=force_open
-                    )
-                    branch = self._grouped_branch(x, keeps, logits)
-                else:
-                    branch = self._dense_branch(x, training=False)
-                if raw_scale is not None:
-                    # raw_scale is (1, 1): no scalar slice, which XNNPACK would leave to a
-                    # reference kernel prepared again on every run of the branch.
-                    with keras.name_scope(self.block_gate_layer.name):  # float in int8
-                        scale = gate_ops.block_scale(raw_scale)
-                    branch = branch * scale  # (1, 1) broadcasts over (1, H, W, C).
-                return ops.relu(shortcut + branch), kept_groups, ops.ones((1,), dtype=x.dtype)
-
-            def skip_block():
-                zeros = ops.zeros((1,), dtype=x.dtype)
-                if self.input_nonnegative and self.projection is None:
-                    # Subsampling and zero padding keep x >= 0: ReLU is identity.
-                    return shortcut, zeros, zeros
-                return ops.relu(shortcut), zeros, zeros
-
-            if keep is not None:
-                outputs, kept_groups, ran = ops.cond(keep, run_block, skip_block)
-            else:
-                outputs, kept_groups, ran = run_block()
-            info = {"gate": ran, "keep_prob": keep_prob, "kept_groups": kept_groups,
-                    "group_mask": ops.zeros((1, self.channel_groups or 0), dtype=x.dtype)}
-            return outputs, info
+        if gated and deployment:
+            return deployment_graph.gated_block(self, x, pooled, shortcut, ones, force_open,
+                                                input_nonnegative)
 
         block_out = None
         if self.block_gate_layer is not None:

@@ -66,7 +66,7 @@ def test_gates_pass_keras_layer_test(layer_cls, kwargs, expected):
 def test_block_outputs_have_one_structure_in_every_mode():
     block = GatedResidualBlock(16, block_gate=True, channel_groups=2)
     batched = block(tf.zeros((3, 8, 8, 16)), training=False)
-    single = block(tf.zeros((1, 8, 8, 16)), training=False)  # the batch-1 deployment path
+    single = block(tf.zeros((1, 8, 8, 16)), training=False, deployment=True)
     symbolic = block(keras.Input((8, 8, 16)))
     structures = [tf.nest.map_structure(lambda t: len(t.shape), out)
                   for out in (batched, single, symbolic)]

@@ -207,7 +207,7 @@ def test_batch1_cond_path_equals_batched_path(rng, monkeypatch, case, gates):
     conds = []
     real_cond = keras.ops.cond
     monkeypatch.setattr(keras.ops, "cond", lambda *a, **k: conds.append(1) or real_cond(*a, **k))
-    singles = [block(x[i : i + 1], training=False) for i in range(shape[0])]
+    singles = [block(x[i : i + 1], training=False, deployment=True) for i in range(shape[0])]
     expected_conds = (1 if block_gate else 0) + (channel_groups or 0)
     # Skipped blocks do not evaluate their inner group conds in eager mode.
     assert len(conds) >= shape[0] * min(expected_conds, 1)
@@ -224,7 +224,7 @@ def test_batch1_cond_path_in_a_traced_graph(rng):
     block, shape = make_block("basic", block_gate=True, channel_groups=2)
     x = images_for((8, *shape[1:]), rng)
     randomize(block, rng, images=x)
-    fn = tf.function(lambda image: block(image, training=False)[0],
+    fn = tf.function(lambda image: block(image, training=False, deployment=True)[0],
                      input_signature=[tf.TensorSpec((1, *shape[1:]), tf.float32)])
     op_types = {op.type for op in fn.get_concrete_function().graph.get_operations()}
     assert op_types & {"If", "StatelessIf"}, sorted(op_types)

@@ -92,9 +92,10 @@ def test_uint8_and_float32_inputs_give_the_same_logits(resnet20):
     uint8_logits = np.asarray(resnet20(images, training=False))
     float_logits = np.asarray(resnet20(images.astype("float32"), training=False))
     np.testing.assert_array_equal(uint8_logits, float_logits)
-    # Single image (the batch-1 `cond` path) too.
+    # The deployment graph (one image, `cond` path) too.
     np.testing.assert_array_equal(
-        np.asarray(resnet20(images[:1])), np.asarray(resnet20(images[:1].astype("float32")))
+        np.asarray(resnet20(images[:1], deployment=True)),
+        np.asarray(resnet20(images[:1].astype("float32"), deployment=True)),
     )
 
 

@@ -61,7 +61,7 @@ def test_resnet50_logits_match_batched_and_batch1(resnet50, gating):
     batched = model(pixels, force_gates_open=tf.constant(True)).numpy()
     np.testing.assert_allclose(batched, expected, atol=1e-4, rtol=1e-4)
     # The deployment (batch-1, IF branches) path too.
-    single = model(pixels[:1], force_gates_open=tf.constant(True)).numpy()
+    single = model(pixels[:1], force_gates_open=tf.constant(True), deployment=True).numpy()
     np.testing.assert_allclose(single, expected[:1], atol=1e-4, rtol=1e-4)
     assert model.stride_in_1x1 and model.stem_padding == "symmetric"
     assert model.blocks[3].convs[0].strides == (2, 2)  # stage 2's first block: v1 stride
@@ -130,7 +130,7 @@ def test_include_top_false():
     # The backbone features match: compare before the head.
     pixels = images(seed=8)
     features = src(keras.applications.resnet.preprocess_input(pixels.copy())).numpy()
-    x = model._normalize(keras.ops.convert_to_tensor(pixels), training=False)
+    x = model._normalize(keras.ops.convert_to_tensor(pixels), deployment=False)
     for layer in model.stem_layers:
         x = layer(x, training=False)
     for block in model.blocks:

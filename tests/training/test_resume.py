@@ -1,76 +1,14 @@
-"""run_training end to end on a tiny dataset, interrupted mid-phase and resumed."""
+"""Resuming run_training: which settings may change, and overrides on resume.
 
-import csv
+Killed runs (SIGKILL in a subprocess) resuming: test_resume_after_kill.py.
+"""
+
 import json
 
 import keras
 import pytest
 
 from lcnet_tf.training import get_train_config, run_training
-
-
-class InterruptAfter(keras.callbacks.Callback):
-    """Raises after `batches` training batches of the gated phase (a simulated kill)."""
-
-    def __init__(self, batches):
-        super().__init__()
-        self.batches = batches
-        self.seen = 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        if getattr(self.model, "gating", "none") == "none":
-            return
-        self.seen += 1
-        if self.seen >= self.batches:
-            raise KeyboardInterrupt("simulated interruption")
-
-
-def epochs_logged(path):
-    with open(path) as handle:
-        return [int(row["epoch"]) for row in csv.DictReader(handle)]
-
-
-# Keras's CSVLogger leaves its file open when `fit` is interrupted (it closes it in
-# on_train_end, which an exception skips); Python reports the unclosed file when it is collected.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-@pytest.mark.slow
-def test_interrupted_run_resumes_from_the_last_epoch(synthetic_dataset, tmp_path):
-    config = get_train_config(
-        "cpu", dataset=synthetic_dataset, batch_size=16, static_epochs=1, epochs=3,
-        steps_per_epoch=2, calibration_images=0, eval_batch_size=16, jit_compile=False,
-        budget=0.4,
-    )
-    workdir = tmp_path / "run"
-    # Gated epoch 0 completes (2 batches), the run dies during epoch 1.
-    with pytest.raises(KeyboardInterrupt):
-        run_training(config, workdir, callbacks=[InterruptAfter(3)], verbose=0)
-    assert (workdir / "static.keras").exists()
-    static_mtime = (workdir / "static.keras").stat().st_mtime
-    assert epochs_logged(workdir / "gated_log.csv") == [0]
-    assert (workdir / "backup" / "gated" / "training_metadata.json").exists()
-
-    metrics = run_training(config, workdir, verbose=0)
-    # The finished static phase is not redone; gated training continues at epoch 1.
-    assert (workdir / "static.keras").stat().st_mtime == static_mtime
-    assert epochs_logged(workdir / "static_log.csv") == [0]
-    assert epochs_logged(workdir / "gated_log.csv") == [0, 1, 2]
-    assert not (workdir / "backup" / "gated").exists()
-    gated = keras.saving.load_model(workdir / "gated_trained.keras")
-    assert int(gated.optimizer.iterations) == 3 * 2  # The LR schedule continued too.
-
-    for name in ("model.keras", "config.json", "metrics.json", "gate_report.png"):
-        assert (workdir / name).exists(), name
-    assert list((workdir / "tensorboard" / "gated").rglob("*tfevents*"))
-    saved = json.loads((workdir / "metrics.json").read_text())
-    for key in ("test_accuracy", "flops_ratio", "mean_flops", "backbone_flops", "budget",
-                "per_block_rate"):
-        assert key in saved, key
-    assert saved == metrics
-    assert saved["budget"] == 0.4
-    assert "calibration" not in saved  # Disabled here; covered by the CLI test.
-    assert json.loads((workdir / "config.json").read_text())["epochs"] == 3
-    # A third call finds the finished run and returns its metrics without training.
-    assert run_training(config, workdir, verbose=0) == metrics
 
 
 def test_check_resumable_names_changed_settings_and_accepts_older_configs(tmp_path):

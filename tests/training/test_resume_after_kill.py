@@ -17,6 +17,8 @@ from pathlib import Path
 import keras
 import pytest
 
+from lcnet_tf.training import get_train_config, run_training
+
 REPO = Path(__file__).resolve().parents[2]
 STEPS = 2
 STATIC_EPOCHS, GATED_EPOCHS = 2, 3
@@ -148,11 +150,19 @@ def test_sigkill_in_the_static_phase_and_in_a_gated_checkpoint_write_then_resume
     assert int(gated.optimizer.iterations) == GATED_EPOCHS * STEPS
     final = keras.saving.load_model(workdir / "model.keras", compile=False)
     assert [v.path for v in final.weights] == [v.path for v in gated.weights]
+    for name in ("config.json", "metrics.json", "gate_report.png", "per_image_flops.npy"):
+        assert (workdir / name).exists(), name
+    assert list((workdir / "tensorboard" / "gated").rglob("*tfevents*"))
     metrics = json.loads((workdir / "metrics.json").read_text())
+    for key in ("test_accuracy", "flops_ratio", "mean_flops", "backbone_flops", "budget",
+                "per_block_rate", "calibration"):
+        assert key in metrics, key
     assert json.loads((workdir / "config.json").read_text())["epochs"] == GATED_EPOCHS
     assert metrics["budget"] == 0.5 and 0 < metrics["flops_ratio"] <= 1
     assert metrics["phases"]["static"]["epochs"] == STATIC_EPOCHS
     assert metrics["static_test_accuracy"] is not None
+    # A further call finds the finished run and returns its metrics without training.
+    assert run_training(get_train_config("cpu", **config), workdir, verbose=0) == metrics
 
 
 @pytest.mark.slow
@@ -162,8 +172,6 @@ def test_sigkill_in_the_static_phase_and_in_a_gated_checkpoint_write_then_resume
     "the run cannot resume until backup/<phase> is deleted by hand (lcnet_tf/training/"
     "procedure.py could drop an unreadable first checkpoint and restart the phase)"))
 def test_sigkill_during_the_first_checkpoint_write_then_resume(synthetic_dataset, tmp_path):
-    from lcnet_tf.training import get_train_config, run_training
-
     config = {"dataset": synthetic_dataset, "model": "resnet8", "batch_size": 16,
               "static_epochs": 1, "epochs": 1, "steps_per_epoch": 1, "calibration_images": 0,
               "eval_batch_size": 16, "jit_compile": False, "static_reference": False}

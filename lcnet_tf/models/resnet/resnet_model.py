@@ -6,6 +6,7 @@ import tensorflow as tf
 from keras import ops
 
 from lcnet_tf import compat
+from lcnet_tf import deployment as deployment_graph
 from lcnet_tf.cost import CostModel
 from lcnet_tf.layers import GatedResidualBlock
 from lcnet_tf.ops import budget_ops
@@ -290,10 +291,11 @@ class GatedResNet(keras.Model):
 
     def export_contract(self):
         """What the exporter must know about this model's batch-1 graph
-        (`lcnet_tf.models.resnet.deployment.ExportContract`)."""
-        from lcnet_tf.models.resnet.deployment import export_contract
+        (`lcnet_tf.deployment.ExportContract`)."""
+        return deployment_graph.export_contract(self)
 
-        return export_contract(self)
+    # Every block reads a ReLU output (the stem's or the previous block's).
+    _block_inputs_nonnegative = True
 
     def fixed_cost_items(self):
         """`(layer, input_shape)` of the layers every image runs outside the blocks."""
@@ -335,26 +337,33 @@ class GatedResNet(keras.Model):
         with tf.control_dependencies([check]):
             return tf.identity(inputs)
 
-    def _normalize(self, x, training):
+    def _normalize(self, x, deployment):
         mean = np.asarray(self.pixel_mean, "float32") * 255.0
         std = np.asarray(self.pixel_std, "float32") * 255.0
-        if not training and x.shape[0] == 1:
-            # Batch-1 inference (the TFLite graph): one 1x1 convolution with a diagonal
-            # kernel, x / std - mean / std. As SUB and MUL broadcast over 3 channels, XNNPACK
-            # runs one tiny kernel call per pixel: 7.0 us per image against 2.4 us for the
-            # convolution (micro-benchmark, one thread), a fixed cost paid by every model.
-            kernel = np.diag(1.0 / std).reshape(1, 1, 3, 3).astype("float32")
-            return ops.conv(x, ops.convert_to_tensor(kernel), padding="valid") + (-mean / std)
+        if deployment:
+            return deployment_graph.normalize(x, mean, std)
         return (x - ops.convert_to_tensor(mean)) / ops.convert_to_tensor(std)
 
-    def call(self, inputs, training=None, return_gate_info=False, force_gates_open=None):
+    def call(self, inputs, training=None, return_gate_info=False, force_gates_open=None,
+             deployment=False):
+        """Logits, and with `return_gate_info` the per-image decisions and realized FLOPs.
+
+        `deployment=True` runs the deployment graph (`lcnet_tf.deployment`), as the TFLite
+        export does: inference on one image (static batch 1), each gate a `cond` (an IF op
+        in TFLite), the same function as the batched path. Otherwise every mode, any batch
+        size, computes the whole network and multiplies by the decisions.
+        """
         inputs = self._check_inputs(inputs)
-        x = self._normalize(ops.cast(inputs, "float32"), training)
+        if deployment:
+            deployment_graph.check_deployment_call(inputs, training)
+        x = self._normalize(ops.cast(inputs, "float32"), deployment)
         for layer in self.stem_layers:
             x = layer(x, training=training)
         infos = []
         for block in self.blocks:
-            x, info = block(x, training=training, force_open=force_gates_open)
+            x, info = block(x, training=training, force_open=force_gates_open,
+                            deployment=deployment,
+                            input_nonnegative=deployment and self._block_inputs_nonnegative)
             infos.append(info)
         logits = self.classifier(self.head_pool(x))
         if not return_gate_info:

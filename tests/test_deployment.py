@@ -1,13 +1,15 @@
-"""The deployment graph's export contract (`lcnet_tf.models.resnet.deployment`)."""
+"""The deployment graph (`lcnet_tf.deployment`): chosen by argument, and its export contract."""
 
 import dataclasses
 
+import numpy as np
 import pytest
+import tensorflow as tf
 
 import lcnet_tf
+from lcnet_tf.deployment import export_contract
 from lcnet_tf.export import ExportError, to_tflite
 from lcnet_tf.export.tflite_export import _float_gate_nodes
-from lcnet_tf.models.resnet.deployment import export_contract
 
 SAMPLE_NAMES = {  # tensor name -> kept float under int8
     "resnet20_lc_1/stage1_block0_1/gate_pool_1/Mean": True,
@@ -50,3 +52,32 @@ def test_a_gate_scope_missing_from_the_graph_is_an_error(tmp_path):
     renamed = dataclasses.replace(contract, float_scopes=("block_gate_renamed", "gate_pool"))
     with pytest.raises(ExportError, match="block_gate_renamed"):
         _float_gate_nodes(content, renamed)
+
+
+def _has_cond(fn, spec):
+    graph = tf.function(fn, input_signature=[spec]).get_concrete_function().graph
+    return bool({op.type for op in graph.get_operations()} & {"If", "StatelessIf"})
+
+
+def test_the_deployment_graph_is_chosen_by_argument_not_by_batch_size():
+    model = lcnet_tf.create_model("resnet8", gating="lc")
+    spec = tf.TensorSpec((1, 32, 32, 3), tf.float32)
+    assert not _has_cond(lambda x: model(x, training=False), spec)  # one image, batched path
+    assert _has_cond(lambda x: model(x, training=False, deployment=True), spec)
+    images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)).astype("float32")
+    with pytest.raises(ValueError, match=r"`deployment`.*one image.*shape=\(2, 32, 32, 3\)"):
+        model(images, deployment=True)
+    with pytest.raises(ValueError, match="`deployment`.*training=False"):
+        model(images[:1], training=True, deployment=True)
+
+
+def test_the_exporter_traces_the_deployment_graph(tmp_path):
+    from lcnet_tf.export import SIGNATURE_KEY, export_saved_model
+
+    model = lcnet_tf.create_model("resnet8", gating="layer")
+    export_saved_model(model, tmp_path / "saved")
+    serve = tf.saved_model.load(str(tmp_path / "saved")).signatures[SIGNATURE_KEY]
+    graph_ops = {op.type for op in serve.graph.get_operations()}
+    for function in serve.graph.as_graph_def().library.function:
+        graph_ops |= {node.op for node in function.node_def}
+    assert graph_ops & {"If", "StatelessIf"}, sorted(graph_ops)
