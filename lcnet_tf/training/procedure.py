@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -327,6 +328,7 @@ class _Run:
         warmup = int(config.warmup_epochs * self.steps_per_epoch)
         with self.strategy.scope():
             _compile(model, _optimizer(peak_lr, total_steps, warmup, config), config, teacher)
+        _drop_torn_first_checkpoint(paths.backup / phase)
         phase_callbacks = [
             keras.callbacks.BackupAndRestore(str(paths.backup / phase), double_checkpoint=True),
             keras.callbacks.CSVLogger(str(paths.out / f"{phase}_log.csv"), append=True),
@@ -345,6 +347,28 @@ class _Run:
     def log_phase(self, name, record):
         self.phases[name] = record
         _save_json(self.phases_path, self.phases)
+
+
+def _drop_torn_first_checkpoint(backup):
+    """Removes a phase's backup whose only checkpoint is unreadable.
+
+    A run killed while BackupAndRestore wrote a phase's *first* checkpoint leaves a torn
+    `latest.weights.h5` and no `.bkp` copy to fall back on; Keras would then fail every
+    resume with h5py's OSError. The phase restarts instead (at most one epoch lost, as for
+    any kill). Later checkpoints have a `.bkp` that Keras restores itself.
+    """
+    weights = backup / "latest.weights.h5"
+    if not weights.exists() or Path(f"{weights}.bkp").exists():
+        return
+    import h5py
+
+    try:
+        with h5py.File(weights, "r"):
+            return
+    except OSError as error:
+        print(f"[lcnet_tf] {weights} is unreadable ({error}); no earlier checkpoint to fall "
+              f"back on: restarting the {backup.name} phase.", flush=True)
+        shutil.rmtree(backup)
 
 
 def _backbone_phase(run):

@@ -166,11 +166,6 @@ def test_sigkill_in_the_static_phase_and_in_a_gated_checkpoint_write_then_resume
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=OSError, reason=(
-    "known bug: a kill during a phase's first BackupAndRestore checkpoint write leaves a torn "
-    "latest.weights.h5 and no .bkp; Keras then re-raises the h5py OSError on every resume, so "
-    "the run cannot resume until backup/<phase> is deleted by hand (lcnet_tf/training/"
-    "procedure.py could drop an unreadable first checkpoint and restart the phase)"))
 def test_sigkill_during_the_first_checkpoint_write_then_resume(synthetic_dataset, tmp_path):
     config = {"dataset": synthetic_dataset, "model": "resnet8", "batch_size": 16,
               "static_epochs": 1, "epochs": 1, "steps_per_epoch": 1, "calibration_images": 0,
