@@ -92,6 +92,8 @@ POINTS = {
     # phase's peak lr, the budget tightening over the first half.
     "lc_b0.5_scratch": _dynamic(0.5, gated_epochs=6, lr=0.1, budget_curriculum_epochs=3.0),
     "lc_b0.4_scratch": _dynamic(0.4, gated_epochs=6, lr=0.1, budget_curriculum_epochs=3.0),
+    "lc_b0.5_scratch_bn": _dynamic(0.5, reuse="lc_b0.5_scratch", gated_epochs=6, lr=0.1,
+                                   budget_curriculum_epochs=3.0, **LEVERS["bn"]),
     # + self-distillation (sandwich rule): every step also trains the full network (gates
     # open), the gated one learns from it; BN statistics recomputed for the gated network.
     "lc_b0.5_scratch_sd": _dynamic(0.5, gated_epochs=6, lr=0.1, budget_curriculum_epochs=3.0,
