@@ -48,6 +48,8 @@ flags.DEFINE_integer("knob_images", 2000, "Training images for the knob's calibr
 flags.DEFINE_list("knob_points", None, "Dynamic points that get a knob curve (default: all).")
 flags.DEFINE_bool("list", False, "Print the known points and exit.")
 flags.DEFINE_string("json_out", None, "Also write the JSON here (e.g. docs/pareto.json).")
+flags.DEFINE_string("replot", None, "Only redraw the two plots from this JSON (e.g. "
+                    "docs/pareto.json) into --out: no training, no timing.")
 
 
 def _static(model, **overrides):
@@ -242,10 +244,26 @@ def knob_curve(workdir, budgets):
     return [curve[f"{b:g}"] for b in budgets if curve.get(f"{b:g}")]
 
 
+def replot(path):
+    """Redraws the plots of a written JSON (its points and their knob curves) into --out."""
+    from lcnet_tf import pareto
+
+    payload = json.loads(Path(path).read_text())
+    merged = pareto.median_by_name(payload["points"])
+    statics = [r for r in merged if r["kind"] == "static"]
+    plot(merged, pareto.static_frontier(statics, "mflops"),
+         pareto.static_frontier(statics, "tflite_ms_float"), Path(FLAGS.out),
+         epochs=payload["schedule"]["epochs"])
+    print(f"[pareto] redrew the plots of {path} into {FLAGS.out}")
+
+
 def main(argv):
     del argv
     from lcnet_tf import pareto
 
+    if FLAGS.replot:
+        replot(FLAGS.replot)
+        return
     if FLAGS.list:
         for name, spec in POINTS.items():
             print(f"{name:22s} {json.dumps({k: v for k, v in spec.items() if v})}")
@@ -359,7 +377,7 @@ def main(argv):
           f"{out / 'pareto_latency.png'}")
 
 
-def plot(rows, flops_frontier, latency_frontier, out):
+def plot(rows, flops_frontier, latency_frontier, out, epochs=None):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -375,21 +393,26 @@ def plot(rows, flops_frontier, latency_frontier, out):
             axis.plot([p[cost_key] for p in frontier],
                       [100 * p["test_accuracy"] for p in frontier], "k-", lw=1,
                       label="static frontier")
+        dynamic_names = sorted({row["name"] for row in rows if row["kind"] != "static"})
+        colors = {name: plt.get_cmap("tab20")(index % 20)
+                  for index, name in enumerate(dynamic_names)}
         for row in rows:
             if row.get(cost_key) is None:
                 continue
             static = row["kind"] == "static"
+            color = "gray" if static else colors[row["name"]]
             axis.plot(row[cost_key], 100 * row["test_accuracy"], "s" if static else "o",
-                      color="gray" if static else None, label=None if static else row["name"])
+                      color=color, label=None if static else row["name"])
             axis.annotate(row["name"], (row[cost_key], 100 * row["test_accuracy"]),
                           fontsize=6, xytext=(3, 3), textcoords="offset points")
             knob = row.get("knob")
             if cost_key == "mflops" and knob:
                 axis.plot([k["mflops"] for k in knob], [100 * k["test_accuracy"] for k in knob],
-                          ":", lw=1)
+                          ":", lw=1, color=color)
         axis.set_xlabel(label)
         axis.set_ylabel("CIFAR-10 test accuracy (%)")
-        axis.set_title(f"{FLAGS.epochs} epochs per point; dotted: budget knob (recalibrated)",
+        axis.set_title(f"{epochs or FLAGS.epochs} epochs per point; dotted: budget knob "
+                       "(recalibrated)",
                        fontsize=9)
         axis.legend(fontsize=6, loc="lower right")
         axis.grid(alpha=0.3)
