@@ -291,7 +291,7 @@ def test_int8_skip_branches_have_no_relu(lc_model, lc_int8):
     # A lone int8 RELU (a skipped block's relu(shortcut)) is not delegated to XNNPACK and made
     # gated int8 models slower than static ones; block inputs are ReLU outputs, so it is dropped.
     assert summarize_tflite(lc_int8).op_counts()["RELU"] == 0
-    assert not any(block.input_nonnegative for block in lc_model.blocks)  # Restored after export.
+    assert lc_model.export_contract().nonnegative_block_inputs
 
 
 def test_check_rejects_float_conv_in_int8_and_wrong_if_count(lc_model, lc_float):
