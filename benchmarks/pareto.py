@@ -244,16 +244,22 @@ def knob_curve(workdir, budgets):
     return [curve[f"{b:g}"] for b in budgets if curve.get(f"{b:g}")]
 
 
+def _frontiers(merged):
+    """The static frontiers of merged records: by MFLOPs and by float TFLite latency."""
+    from lcnet_tf import pareto
+
+    statics = [r for r in merged if r["kind"] == "static"]
+    return (pareto.static_frontier(statics, "mflops"),
+            pareto.static_frontier(statics, "tflite_ms_float"))
+
+
 def replot(path):
     """Redraws the plots of a written JSON (its points and their knob curves) into --out."""
     from lcnet_tf import pareto
 
     payload = json.loads(Path(path).read_text())
     merged = pareto.median_by_name(payload["points"])
-    statics = [r for r in merged if r["kind"] == "static"]
-    plot(merged, pareto.static_frontier(statics, "mflops"),
-         pareto.static_frontier(statics, "tflite_ms_float"), Path(FLAGS.out),
-         epochs=payload["schedule"]["epochs"])
+    plot(merged, *_frontiers(merged), Path(FLAGS.out), epochs=payload["schedule"]["epochs"])
     print(f"[pareto] redrew the plots of {path} into {FLAGS.out}")
 
 
@@ -333,13 +339,11 @@ def main(argv):
             record["knob"] = knob_curve(record["workdir"], budgets)
 
     merged = pareto.median_by_name(records)
-    statics = [r for r in merged if r["kind"] == "static"]
     lines = [f"schedule: {FLAGS.epochs} epochs per point (dynamic: E - G static + G gated, "
              f"G = {FLAGS.gated_epochs} unless the point says); seeds {seeds}; medians",
              f"{'name':22s} {'kind':8s} {'MFLOPs':>7s} {'acc':>7s} {'float ms':>9s} "
              f"{'int8 ms':>8s} {'margin@FLOPs':>13s} {'margin@ms':>10s}"]
-    flops_frontier = pareto.static_frontier(statics, "mflops")
-    latency_frontier = pareto.static_frontier(statics, "tflite_ms_float")
+    flops_frontier, latency_frontier = _frontiers(merged)
     for row in sorted(merged, key=lambda r: r["mflops"]):
         by_flops = by_latency = None
         if row["kind"] == "dynamic":

@@ -18,13 +18,14 @@ The graph makes promises the exporter checks and relies on. They are published h
 - `float_scopes`: the name scopes of the layers whose ops stay float under int8 (gate
   pooling, block gates, channel gates), taken from the layers' own names, so a renamed
   layer changes the contract with it instead of being quantized silently;
-- `bookkeeping_pattern`: the decision bookkeeping computed in the model's own scope
-  (kept-group counts and realized FLOPs: top-level mul/add/Sum), also kept float;
+- the decision bookkeeping computed in the model's own scope (kept-group counts and realized
+  FLOPs: top-level mul/add/Sum; `float_node_pattern`), also kept float;
 - `nonnegative_block_inputs`: every block reads a ReLU output (the stem's or the previous
   block's), so a skipped block's parameter-free shortcut may skip its ReLU.
 """
 
 import dataclasses
+import functools
 import re
 
 import keras
@@ -36,14 +37,15 @@ from lcnet_tf.ops import gate_ops
 # Quantized, a keep logit calibrated with a wide range flips decisions near
 # `-decision_offset`, and the kept-group count left the graph as 1.506 instead of 1
 # (docs/export.md, "int8 accuracy of trained gated models"): gates and bookkeeping stay float.
-# Decision bookkeeping in the model's top-level scope, and Sum reductions anywhere.
-BOOKKEEPING_PATTERN = r"/Sum\b)|^[^/]+/(mul|add|Sum)(_\d+)?$"
+# Decision bookkeeping: Sum reductions anywhere, and mul/add/Sum in the model's top-level scope.
+BOOKKEEPING_ANYWHERE = r"/Sum\b"
+BOOKKEEPING_TOP_LEVEL = r"^[^/]+/(mul|add|Sum)(_\d+)?$"
 # The converter names a folded op by joining the names of what it folded with ";". Without
 # block gates (gating="channel") the decision `gate` is the constant 1 and the bookkeeping
 # `always + gate * run + ...` folds into one ADD named e.g. "m/add_2;m/Const_2;m/add_1;m/Const_1":
 # bookkeeping when every part is a top-level add/mul/Sum or constant (quantized, realized_flops
 # came out 0.26% low). The input normalization ("m/add;m/convolution;m/add/y") is not.
-FOLDED_BOOKKEEPING_PART = r"^[^/]+/(mul|add|Sum|Const)(_\d+)?$"
+_FOLDED_PART = re.compile(r"^[^/]+/(mul|add|Sum|Const)(_\d+)?$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,22 +56,20 @@ class ExportContract:
     gate_dense_layers: int
     float_scopes: tuple
     nonnegative_block_inputs: bool
-    bookkeeping_pattern: str = BOOKKEEPING_PATTERN
-    folded_bookkeeping_part: str = FOLDED_BOOKKEEPING_PART
 
+    @functools.cached_property
     def float_node_pattern(self):
-        """Regex over TFLite tensor names: the ops kept float under int8."""
-        scopes = "|".join(re.escape(scope) for scope in self.float_scopes)
-        return re.compile(f"({scopes}|{self.bookkeeping_pattern}" if scopes else
-                          f"({self.bookkeeping_pattern}")
+        """Regex over TFLite tensor names: the ops kept float under int8 (a name inside one
+        of the float scopes or the bookkeeping anywhere, or top-level bookkeeping)."""
+        inside = [re.escape(scope) for scope in self.float_scopes] + [BOOKKEEPING_ANYWHERE]
+        return re.compile(f"({'|'.join(inside)})|{BOOKKEEPING_TOP_LEVEL}")
 
     def is_float_node(self, name):
         """Whether the tensor `name` (all ";"-parts of a folded name) stays float."""
-        if self.float_node_pattern().search(name):
+        if self.float_node_pattern.search(name):
             return True
         parts = name.split(";")
-        part = re.compile(self.folded_bookkeeping_part)
-        return len(parts) > 1 and all(part.match(item) for item in parts)
+        return len(parts) > 1 and all(_FOLDED_PART.match(item) for item in parts)
 
 
 def export_contract(model):

@@ -3,10 +3,12 @@
 Pure functions over plain records (dicts with a cost key and `test_accuracy`), used by
 `benchmarks/pareto.py`, the main job's printed comparison and the docs.
 
-A static frontier is the upper envelope of the static points: sorted by cost, a point belongs
-to it when no cheaper-or-equal point is at least as accurate. Between two frontier points the
-frontier is the straight line joining them (the accuracy a mix of the two networks would
-reach by sending each image to one of them at random, in proportion). A dynamic point's
+A static frontier is the upper concave envelope of the static points: what the static
+networks reach alone or mixed, a mix of two networks sending each image to one of them at
+random, in proportion, so that its accuracy and cost are the straight line between them. A
+point belongs to it when no cheaper-or-equal point is at least as accurate and it lies above
+the line joining its neighbours (a network below that line is beaten by mixing them: e.g. a
+net whose odd widths make it nearly as slow as a deeper, more accurate one). A dynamic point's
 *margin* is its accuracy minus the frontier at its own cost; outside the frontier's cost
 range the margin is undefined (None), never extrapolated.
 """
@@ -34,9 +36,20 @@ def static_frontier(points, cost_key="mflops"):
     ordered = sorted(usable, key=lambda p: (p[cost_key], -p["test_accuracy"]))
     frontier = []
     for point in ordered:
-        if not frontier or point["test_accuracy"] > frontier[-1]["test_accuracy"]:
-            frontier.append(point)
+        if frontier and point["test_accuracy"] <= frontier[-1]["test_accuracy"]:
+            continue  # dominated by a cheaper-or-equal, at least as accurate point
+        while len(frontier) >= 2 and not _above_chord(frontier[-1], frontier[-2], point,
+                                                          cost_key):
+            frontier.pop()
+        frontier.append(point)
     return frontier
+
+
+def _above_chord(middle, left, right, key):
+    """Whether `middle` lies strictly above the line from `left` to `right`."""
+    chord = left["test_accuracy"] + (right["test_accuracy"] - left["test_accuracy"]) * (
+        (middle[key] - left[key]) / (right[key] - left[key]))
+    return middle["test_accuracy"] > chord
 
 
 def frontier_accuracy(frontier, cost, cost_key="mflops"):

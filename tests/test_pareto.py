@@ -40,6 +40,21 @@ def test_margin_of_a_dynamic_point_above_and_below():
     assert pareto.margin(point("dyn", 3.0, 0.9, kind="dynamic"), frontier) is None
 
 
+def test_frontier_drops_a_point_below_the_mix_of_its_neighbours():
+    # Session 6's latency axis: ResNet-20 x0.625 (odd widths) is nearly as slow as ResNet-14
+    # and less accurate, so sending images at random to ResNet-8 or ResNet-14 beats it.
+    statics = [point("r8", 12.24, 0.7329, ms=0.274), point("w0.625", 15.95, 0.7638, ms=0.570),
+               point("r14", 26.40, 0.7942, ms=0.573), point("w0.75", 22.90, 0.7890, ms=0.672)]
+    frontier = pareto.static_frontier(statics, "tflite_ms_float")
+    assert [p["name"] for p in frontier] == ["r8", "r14"]
+    dynamic = point("sd", 20.35, 0.7741, kind="dynamic", ms=0.541)
+    assert pareto.margin(dynamic, frontier, "tflite_ms_float") == pytest.approx(
+        0.7741 - (0.7329 + (0.7942 - 0.7329) * (0.541 - 0.274) / (0.573 - 0.274)))
+    # By FLOPs the same four points are all on the (concave) frontier.
+    assert [p["name"] for p in pareto.static_frontier(statics)] == ["r8", "w0.625", "w0.75",
+                                                                      "r14"]
+
+
 def test_frontier_by_latency_skips_points_without_a_measurement():
     statics = [point("a", 1, 0.7, ms=0.1), point("b", 2, 0.8, ms=None), point("c", 3, 0.9, ms=0.3)]
     names = [p["name"] for p in pareto.static_frontier(statics, "tflite_ms_float")]

@@ -257,9 +257,7 @@ def run_training(config, workdir, *, strategy=None, callbacks=(), verbose=1):
     if calibration is not None:
         result["calibration"] = calibration
     result.update(_evaluation_phase(run, model))
-    reference = _static_reference_phase(run, result)
-    if reference != "skipped":
-        result["static_reference"] = reference
+    _static_reference_phase(run, result)
     _save_model(model, paths.out / FINAL_MODEL)
     _save_json(metrics_path, result)
     return result
@@ -391,9 +389,10 @@ def _backbone_phase(run):
         with run.strategy.scope():
             backbone = run.create(gating="none", layer_drop=config.layer_drop)
         seconds = run.fit(backbone, "static", max(config.static_epochs, 1), config.static_lr)
+        record = {"seconds": seconds, "epochs": config.static_epochs,
+                  "test_accuracy": run.test_accuracy(backbone)}
         _save_model(backbone, static_path)
-        run.log_phase("static", {"seconds": seconds, "epochs": config.static_epochs,
-                                 "test_accuracy": run.test_accuracy(backbone)})
+        run.log_phase("static", record)
         return backbone
     return None
 
@@ -470,16 +469,17 @@ def _evaluation_phase(run, model):
 
 
 def _static_reference_phase(run, result):
-    """The equal-cost static reference (`config.static_reference`), None when it cannot be
-    trained here, "skipped" when not asked for."""
+    """Adds `static_reference` to `result` when asked for (`config.static_reference`): the
+    equal-cost static network's record, or None when it cannot be trained here."""
     config, strategy = run.config, run.strategy
     if not config.static_reference or config.gating == "none":
-        return "skipped"
+        return
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         # Each worker measures its own mean FLOPs and could pick another network: the
         # collectives would then mismatch. Train the reference in a single-worker run.
-        return None
-    return train_static_reference(
+        result["static_reference"] = None
+        return
+    result["static_reference"] = train_static_reference(
         config, run.paths.out / REFERENCE_DIR, result["mean_flops"], result["backbone_flops"],
         run.num_classes, strategy=strategy, callbacks=run.callbacks, verbose=run.verbose,
     )

@@ -199,6 +199,8 @@ def test_self_distillation_settings_are_checked():
     with pytest.raises(ValueError, match="teacher"):
         compiled(model, self_distill_weight=0.5,
                  teacher=lcnet_tf.create_model("resnet8", gating="none"))
+    with pytest.raises(ValueError, match="distill_temperature"):
+        compiled(model, self_distill_weight=0.5, distill_temperature=0.0)
     with pytest.raises(ValueError, match="static model"):
         compiled(lcnet_tf.create_model("resnet8", gating="none"), self_distill_weight=0.5)
     with pytest.raises(ValueError, match="distill_weight=0.7"):

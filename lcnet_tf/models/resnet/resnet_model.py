@@ -461,13 +461,15 @@ class GatedResNet(keras.Model):
         if self_distill_weight and self.gating == "none":
             raise _invalid("self_distill_weight", self_distill_weight,
                            "0 for a static model (gating='none': no gated path to distil)")
+        if (teacher is not None or self_distill_weight) and (
+            isinstance(distill_temperature, bool) or not distill_temperature > 0
+        ):
+            raise _invalid("distill_temperature", distill_temperature, "a number > 0")
         self._self_distill = (float(self_distill_weight), float(distill_temperature)) if (
             self_distill_weight) else None
         if teacher is not None:
             if isinstance(distill_weight, bool) or not 0.0 <= distill_weight <= 1.0:
                 raise _invalid("distill_weight", distill_weight, "0 <= distill_weight <= 1")
-            if isinstance(distill_temperature, bool) or not distill_temperature > 0:
-                raise _invalid("distill_temperature", distill_temperature, "a number > 0")
             teacher.trainable = False
             # Held in a plain object: Keras tracks a model (or a list holding one) assigned
             # to an attribute as a sublayer, and would save the teacher's weights with ours.
@@ -486,7 +488,6 @@ class GatedResNet(keras.Model):
 
     def _prepare_budget_terms(self):
         self.block_gated = self.cost.block_gated.astype(np.float64)
-        self.controlled_flops = self.cost.controlled()
         self._budget_metrics = {
             name: keras.metrics.Mean(name=name)
             for name in ("flops_ratio", "task_loss", "budget_loss", "rate_loss")
