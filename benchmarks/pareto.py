@@ -100,6 +100,11 @@ POINTS = {
     # open), the gated one learns from it; BN statistics recomputed for the gated network.
     "lc_b0.5_scratch_sd": _dynamic(0.5, gated_epochs=6, lr=0.1, budget_curriculum_epochs=3.0,
                                    self_distill_weight=0.7, bn_recalibration_images=5000),
+    # The same recipe where the static frontier is steepest (between ResNet-8 and x0.625).
+    "lc_b0.35_scratch_sd": _dynamic(0.35, gated_epochs=6, lr=0.1, budget_curriculum_epochs=3.0,
+                                    self_distill_weight=0.7, bn_recalibration_images=5000),
+    "lc_b0.4_scratch_sd": _dynamic(0.4, gated_epochs=6, lr=0.1, budget_curriculum_epochs=3.0,
+                                   self_distill_weight=0.7, bn_recalibration_images=5000),
     "lc_b0.5_kd_cur_g4": _dynamic(0.5, gated_epochs=4, **LEVERS["kd"], **LEVERS["cur"]),
     "lc_b0.3_kd_cur": _dynamic(0.3, **LEVERS["kd"], **LEVERS["cur"]),
     "lc32_b0.4_kd_cur": _dynamic(0.4, model="resnet32", **LEVERS["kd"], **LEVERS["cur"]),
