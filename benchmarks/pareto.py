@@ -28,6 +28,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 from absl import app, flags
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -42,6 +43,9 @@ flags.DEFINE_list("seeds", ["0"], "Seeds; runs of one point with other seeds sha
 flags.DEFINE_bool("train", True, "Train missing points (--notrain: report cached ones only).")
 flags.DEFINE_integer("tflite_images", 1000, "Test images for TFLite latency (0: skip TFLite).")
 flags.DEFINE_integer("repeats", 3, "Invokes per image (median).")
+flags.DEFINE_integer("timing_runs", 3, "Interleaved timing runs per precision: a point's "
+                     "latency is the median of its per-run p50s, its latency margin the "
+                     "median of the margins taken within each run.", lower_bound=1)
 flags.DEFINE_list("knob_budgets", ["0.3", "0.4", "0.6", "0.8"],
                   "Budgets of the budget-knob curve of dynamic points (empty: skip).")
 flags.DEFINE_integer("knob_images", 2000, "Training images for the knob's calibration.")
@@ -249,6 +253,41 @@ def knob_curve(workdir, budgets):
     return [curve[f"{b:g}"] for b in budgets if curve.get(f"{b:g}")]
 
 
+def full_network_accuracy(workdir):
+    """Test accuracy of a dynamic point's backbone with every gate forced open (cached).
+
+    BatchNorm statistics are recomputed for the open network first (on `--knob_images`
+    training images): the saved ones follow the gated network. The gap between this and the
+    point's own accuracy is what gating costs; the gap between this and a static network of
+    the backbone's size is what training under gating cost the backbone.
+    """
+    import keras
+
+    from lcnet_tf import data as data_lib
+    from lcnet_tf.gate_control import set_gate_override
+    from lcnet_tf.training import gate_report
+    from lcnet_tf.training.calibration import recalibrate_batch_norm
+
+    cache = Path(workdir) / "knob.json"
+    curve = json.loads(cache.read_text()) if cache.exists() else {}
+    if "open" not in curve:
+        model = keras.saving.load_model(Path(workdir) / "model.keras", compile=False)
+        builder = data_lib.resolve_dataset(FLAGS.dataset)
+        images = data_lib.make_dataset(builder, "train", batch_size=500, training=False,
+                                       take=FLAGS.knob_images, cache=False)
+        test = data_lib.make_dataset(builder, "test", batch_size=500, training=False,
+                                     cache=False)
+        set_gate_override(model, "open")
+        recalibrate_batch_norm(model, images)
+        report = gate_report(model, test)
+        curve["open"] = {"test_accuracy": report["test_accuracy"],
+                         "flops_ratio": report["flops_ratio"],
+                         "mflops": report["mean_flops"] / 1e6,
+                         "bn_images": FLAGS.knob_images}
+        cache.write_text(json.dumps(curve, indent=2))
+    return curve["open"]
+
+
 def _frontiers(merged):
     """The static frontiers of merged records: by MFLOPs and by float TFLite latency."""
     from lcnet_tf import pareto
@@ -323,17 +362,25 @@ def main(argv):
         images, labels = load_images(FLAGS.dataset, "test", FLAGS.tflite_images)
         files = {(r["name"], r["seed"]): _tflite_files(r["workdir"], calibration)
                  for r in records}
-        for variant, key in (("none", "tflite_ms_float"), ("int8", "tflite_ms_int8")):
-            models = {f"{name}@{seed}": paths[variant] for (name, seed), paths in files.items()}
-            reference = next(iter(models))
-            print(f"[pareto] TFLite {variant}: {len(models)} models interleaved, "
-                  f"{len(images)} images x {FLAGS.repeats} invokes", flush=True)
-            summary, _ = compare_models(models, images, labels, reference=reference,
-                                        repeats=FLAGS.repeats)
-            for record in records:
-                row = summary[f"{record['name']}@{record['seed']}"]
-                record[key] = row["latency_ms"]["p50"]
-                record[key.replace("_ms_", "_mean_ms_")] = row["latency_ms"]["mean"]
+        for run in range(FLAGS.timing_runs):
+            for variant, key in (("none", "tflite_ms_float"), ("int8", "tflite_ms_int8")):
+                models = {f"{name}@{seed}": paths[variant]
+                          for (name, seed), paths in files.items()}
+                reference = next(iter(models))
+                print(f"[pareto] TFLite {variant}, run {run + 1}/{FLAGS.timing_runs}: "
+                      f"{len(models)} models interleaved, {len(images)} images x "
+                      f"{FLAGS.repeats} invokes", flush=True)
+                summary, _ = compare_models(models, images, labels, reference=reference,
+                                            repeats=FLAGS.repeats)
+                for record in records:
+                    row = summary[f"{record['name']}@{record['seed']}"]
+                    record.setdefault(f"{key}_runs", []).append(row["latency_ms"]["p50"])
+                    record.setdefault(key.replace("_ms_", "_mean_ms_") + "_runs", []).append(
+                        row["latency_ms"]["mean"])
+        for record in records:
+            for key in ("tflite_ms_float", "tflite_ms_int8", "tflite_mean_ms_float",
+                        "tflite_mean_ms_int8"):
+                record[key] = float(np.median(record[f"{key}_runs"]))
 
     budgets = [float(b) for b in FLAGS.knob_budgets if b]
     for record in records:
@@ -342,6 +389,7 @@ def main(argv):
             "layer", "lc"
         ):
             record["knob"] = knob_curve(record["workdir"], budgets)
+            record["full_network"] = full_network_accuracy(record["workdir"])
 
     merged = pareto.median_by_name(records)
     lines = [f"schedule: {FLAGS.epochs} epochs per point (dynamic: E - G static + G gated, "
@@ -349,12 +397,19 @@ def main(argv):
              f"{'name':22s} {'kind':8s} {'MFLOPs':>7s} {'acc':>7s} {'float ms':>9s} "
              f"{'int8 ms':>8s} {'margin@FLOPs':>13s} {'margin@ms':>10s}"]
     flops_frontier, latency_frontier = _frontiers(merged)
+    latency_runs = pareto.margins_over_runs(merged)
     for row in sorted(merged, key=lambda r: r["mflops"]):
         by_flops = by_latency = None
         if row["kind"] == "dynamic":
             by_flops = pareto.margin(row, flops_frontier, "mflops")
-            by_latency = pareto.margin(row, latency_frontier, "tflite_ms_float")
+            by_latency = latency_runs.get(row["name"], {}).get("median")
             row["margin_at_flops"], row["margin_at_latency"] = by_flops, by_latency
+            for record in records:
+                if record["name"] == row["name"]:
+                    record["margin_at_flops"] = by_flops
+                    record["margin_at_latency"] = by_latency
+                    record["margin_at_latency_runs"] = latency_runs.get(
+                        row["name"], {}).get("runs")
 
         def fmt(value, spec, scale=1.0):
             return "-" if value is None else format(value * scale, spec)
@@ -373,8 +428,11 @@ def main(argv):
                      "dataset": FLAGS.dataset, "tflite_images": FLAGS.tflite_images,
                      "repeats": FLAGS.repeats, "threads": 1,
                      "flops_convention": "1 multiply-accumulate = 1 FLOP, gates included",
-                     "latency": "p50 over images of the per-image median of repeats, "
-                                "all points interleaved in one run per precision"},
+                     "timing_runs": FLAGS.timing_runs,
+                     "latency": "median over timing runs of the p50 over images of the "
+                                "per-image median of repeats, all points interleaved in "
+                                "each run per precision; margin_at_latency: median of the "
+                                "margins taken within each run"},
         "points": [{k: v for k, v in r.items() if k != "workdir"} for r in records],
         "table": table,
     }

@@ -77,12 +77,14 @@ def margin(point, frontier, cost_key="mflops"):
 
 
 def median_by_name(records, keys=("test_accuracy", "mflops", "tflite_ms_float",
-                                  "tflite_ms_int8", "flops_ratio")):
+                                  "tflite_ms_int8", "flops_ratio"),
+                   list_keys=("tflite_ms_float_runs", "tflite_ms_int8_runs")):
     """Merges records of one `name` (several seeds) into one with the median of `keys`.
 
     Returns:
         List of dicts: the first record of each name with `keys` replaced by
-        medians over its runs (None where no run has the key), plus `seeds`.
+        medians over its runs (None where no run has the key), `list_keys` (one value
+        per timing run) by the element-wise median, plus `seeds`.
     """
     groups = {}
     for record in records:
@@ -93,7 +95,49 @@ def median_by_name(records, keys=("test_accuracy", "mflops", "tflite_ms_float",
         for key in keys:
             values = [r[key] for r in group if r.get(key) is not None]
             row[key] = float(np.median(values)) if values else None
+        for key in list_keys:
+            lists = [r[key] for r in group if r.get(key)]
+            if lists:
+                row[key] = [float(v) for v in np.median(np.array(lists, dtype=float), axis=0)]
         row["seeds"] = sorted(r.get("seed") for r in group)
         row["name"] = name
         merged.append(row)
     return merged
+
+
+def margins_over_runs(rows, runs_key="tflite_ms_float_runs"):
+    """Each dynamic row's latency margin in each timing run, and their median.
+
+    Latencies of the same files move between runs on a shared machine (by up to 0.3 ms here),
+    and a margin mixes the dynamic point's latency with its static neighbours': so the margin
+    is computed within each run (that run's static frontier, that run's latency of the point)
+    and the median over runs is quoted, never a margin across runs.
+
+    Args:
+        rows: merged records (one per name); `runs_key` holds each record's latency in
+            every timing run, the same number of runs for all (None: not timed).
+
+    Returns:
+        Dict name -> {"runs": [margin or None per run], "median": float or None} for the
+        dynamic rows that were timed.
+    """
+    timed = [row for row in rows if row.get(runs_key)]
+    counts = {len(row[runs_key]) for row in timed}
+    if len(counts) > 1:
+        raise ValueError(
+            f"Invalid value for `rows`: every timed row needs the same number of runs in "
+            f"`{runs_key}`. Received: {sorted(counts)}"
+        )
+    result = {}
+    for index in range(counts.pop() if counts else 0):
+        run = [{**row, "_ms": row[runs_key][index]} for row in timed]
+        frontier = static_frontier([r for r in run if r["kind"] == "static"], "_ms")
+        for row in run:
+            if row["kind"] == "dynamic":
+                result.setdefault(row["name"], []).append(margin(row, frontier, "_ms"))
+    return {
+        name: {"runs": values,
+               "median": (float(np.median([v for v in values if v is not None]))
+                          if any(v is not None for v in values) else None)}
+        for name, values in result.items()
+    }

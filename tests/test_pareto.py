@@ -68,3 +68,38 @@ def test_median_by_name_merges_seeds():
     assert merged["r8"]["test_accuracy"] == pytest.approx(0.78)
     assert merged["r8"]["seeds"] == [0, 1, 2]
     assert merged["r14"]["tflite_ms_float"] is None
+
+
+def test_latency_margin_is_taken_within_each_timing_run_then_the_median():
+    # Session 6's three runs: the same files, the machine's speed moving between runs.
+    rows = [
+        {**point("r8", 12.24, 0.7329), "tflite_ms_float_runs": [0.274, 0.300, 0.297]},
+        {**point("r14", 26.40, 0.7942), "tflite_ms_float_runs": [0.573, 0.640, 0.635]},
+        {**point("sd", 20.35, 0.7741, kind="dynamic"),
+         "tflite_ms_float_runs": [0.541, 0.560, 0.622]},
+        {**point("slow", 20.0, 0.75, kind="dynamic"),
+         "tflite_ms_float_runs": [0.541, 0.700, 0.622]},
+    ]
+    result = pareto.margins_over_runs(rows)
+
+    def expected(run, ms):
+        r8, r14 = rows[0]["tflite_ms_float_runs"][run], rows[1]["tflite_ms_float_runs"][run]
+        return 0.7741 - (0.7329 + (0.7942 - 0.7329) * (ms - r8) / (r14 - r8))
+
+    assert result["sd"]["runs"] == pytest.approx(
+        [expected(0, 0.541), expected(1, 0.560), expected(2, 0.622)])
+    # Margins -1.35, -0.57, -1.77 points: the median is run 0's, not a margin across runs.
+    assert result["sd"]["median"] == pytest.approx(expected(0, 0.541))
+    # Slower than the dearest static point in run 1: no margin there, median of the others.
+    assert result["slow"]["runs"][1] is None
+    assert result["slow"]["median"] == pytest.approx(
+        (result["slow"]["runs"][0] + result["slow"]["runs"][2]) / 2)
+    assert "r8" not in result
+
+
+def test_latency_margins_refuse_rows_with_different_run_counts():
+    rows = [{**point("r8", 12.24, 0.73), "tflite_ms_float_runs": [0.3, 0.3]},
+            {**point("sd", 20.0, 0.77, kind="dynamic"), "tflite_ms_float_runs": [0.5]}]
+    with pytest.raises(ValueError, match="tflite_ms_float_runs"):
+        pareto.margins_over_runs(rows)
+    assert pareto.margins_over_runs([point("r8", 12.24, 0.73)]) == {}
