@@ -227,11 +227,21 @@ def _tflite_files(workdir, calibration_images):
     return files
 
 
+def _knob_data():
+    """(`--knob_images` un-augmented training images, the whole test set), batches of 500."""
+    from lcnet_tf import data as data_lib
+
+    builder = data_lib.resolve_dataset(FLAGS.dataset)
+    return (data_lib.make_dataset(builder, "train", batch_size=500, training=False,
+                                  take=FLAGS.knob_images, cache=False),
+            data_lib.make_dataset(builder, "test", batch_size=500, training=False,
+                                  cache=False))
+
+
 def knob_curve(workdir, budgets):
     """Test accuracy and realized ratio of the same trained model at other budgets (cached)."""
     import keras
 
-    from lcnet_tf import data as data_lib
     from lcnet_tf.training import calibrate_budget, flops_ratio_range, gate_report
 
     cache = Path(workdir) / "knob.json"
@@ -240,10 +250,7 @@ def knob_curve(workdir, budgets):
     if not todo:
         return [curve[f"{b:g}"] for b in budgets if curve.get(f"{b:g}")]
     model = keras.saving.load_model(Path(workdir) / "model.keras", compile=False)
-    builder = data_lib.resolve_dataset(FLAGS.dataset)
-    calibration = data_lib.make_dataset(builder, "train", batch_size=500, training=False,
-                                        take=FLAGS.knob_images, cache=False)
-    test = data_lib.make_dataset(builder, "test", batch_size=500, training=False, cache=False)
+    calibration, test = _knob_data()
     closed, opened = flops_ratio_range(model)
     for budget in todo:
         if not closed <= budget <= opened:
@@ -268,7 +275,6 @@ def full_network_accuracy(workdir):
     """
     import keras
 
-    from lcnet_tf import data as data_lib
     from lcnet_tf.gate_control import set_gate_override
     from lcnet_tf.training import gate_report
     from lcnet_tf.training.calibration import recalibrate_batch_norm
@@ -277,11 +283,7 @@ def full_network_accuracy(workdir):
     curve = json.loads(cache.read_text()) if cache.exists() else {}
     if "open" not in curve:
         model = keras.saving.load_model(Path(workdir) / "model.keras", compile=False)
-        builder = data_lib.resolve_dataset(FLAGS.dataset)
-        images = data_lib.make_dataset(builder, "train", batch_size=500, training=False,
-                                       take=FLAGS.knob_images, cache=False)
-        test = data_lib.make_dataset(builder, "test", batch_size=500, training=False,
-                                     cache=False)
+        images, test = _knob_data()
         set_gate_override(model, "open")
         recalibrate_batch_norm(model, images)
         report = gate_report(model, test)
