@@ -66,6 +66,10 @@ class TrainConfig:
             network learns from it with this weight; costs a second forward and
             backward pass per step. Not combined with `distill_weight`; see
             `GatedResNet.compile`.
+        gated_grad_scale: with self-distillation, the gated network's gradient into the
+            backbone's weights (all but the gates') is multiplied by this (1: the plain
+            sandwich rule; 0: the backbone learns from the full network only and the
+            gated loss trains the gates); 0 <= scale <= 1.
         budget_curriculum_epochs: phase 2's budget starts at 1.0 and tightens
             linearly to `budget` over this many epochs (0: off).
         bn_recalibration_images: after calibration, recompute BatchNorm statistics
@@ -120,6 +124,7 @@ class TrainConfig:
     distill_weight: float = 0.0
     distill_temperature: float = 4.0
     self_distill_weight: float = 0.0
+    gated_grad_scale: float = 1.0
     budget_curriculum_epochs: float = 0.0
     bn_recalibration_images: int = 0
     static_reference: bool = False
@@ -176,6 +181,12 @@ class TrainConfig:
                self.self_distill_weight,
                "0 when distill_weight > 0 (distil from the full network or the phase-1 "
                f"backbone, not both; distill_weight={self.distill_weight})")
+        _check(_is_number(self.gated_grad_scale) and 0 <= self.gated_grad_scale <= 1,
+               "gated_grad_scale", self.gated_grad_scale, "0 <= gated_grad_scale <= 1")
+        _check(self.gated_grad_scale == 1 or self.self_distill_weight, "gated_grad_scale",
+               self.gated_grad_scale,
+               "1 when self_distill_weight is 0 (only self-distillation has a second path "
+               "to train the backbone)")
         _check(_is_number(self.distill_temperature) and self.distill_temperature > 0,
                "distill_temperature", self.distill_temperature, "a number > 0")
         for name in ("gate_downsampling", "static_reference"):

@@ -177,6 +177,7 @@ def _compile(model, optimizer, config, teacher=None):
                  "distill_temperature": config.distill_temperature}
     if config.self_distill_weight and model.gating != "none":
         extra = {"self_distill_weight": config.self_distill_weight,
+                 "gated_grad_scale": config.gated_grad_scale,
                  "distill_temperature": config.distill_temperature}
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"],
                   jit_compile=config.jit_compile, **extra)

@@ -191,6 +191,54 @@ def test_self_distillation_trains_the_full_network_beside_the_gated_one():
     assert _gated_kernel_change(0.7) > 1e-6
 
 
+def _one_step_deltas(gated_grad_scale):
+    """Weight changes after one plain SGD step (lr 1) of a self-distilled LC-Net."""
+    keras.utils.set_random_seed(0)
+    model = lcnet_tf.create_model("resnet8", gating="lc", budget=0.5, gate_noise=False)
+    model(IMAGES[:2])
+    before = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
+    model.compile(keras.optimizers.SGD(1.0),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  jit_compile=False, self_distill_weight=0.7, gated_grad_scale=gated_grad_scale)
+    model.train_on_batch(IMAGES, LABELS)
+    gate_ids = {id(w) for w in model.gate_variables()}
+    deltas = {"backbone": [], "gates": []}
+    for weight, old in zip(model.trainable_weights, before, strict=True):
+        kind = "gates" if id(weight) in gate_ids else "backbone"
+        deltas[kind].append(keras.ops.convert_to_numpy(weight) - old)
+    return deltas
+
+
+def test_gated_grad_scale_damps_only_the_gated_path_into_the_backbone():
+    plain, half, none = (_one_step_deltas(scale) for scale in (1.0, 0.5, 0.0))
+    assert plain["gates"] and plain["backbone"]
+    # The step is linear in the scale for the backbone (full + scale * gated) ...
+    for d1, d05, d0 in zip(plain["backbone"], half["backbone"], none["backbone"], strict=True):
+        np.testing.assert_allclose(d05, (d1 + d0) / 2, atol=1e-5)
+    # ... the gated path does reach it at scale 1 ...
+    assert max(float(np.abs(a - b).max())
+               for a, b in zip(plain["backbone"], none["backbone"], strict=True)) > 1e-4
+    # ... and the gates learn the same at any scale (only the gated loss reaches them).
+    for d1, d0 in zip(plain["gates"], none["gates"], strict=True):
+        np.testing.assert_allclose(d1, d0, atol=1e-6)
+    assert max(float(np.abs(d).max()) for d in none["gates"]) > 1e-6
+
+
+def test_gated_grad_scale_is_checked():
+    model = lcnet_tf.create_model("resnet8", gating="lc", budget=0.5)
+    for bad in (1.5, -0.1, True, "0.5"):
+        with pytest.raises(ValueError, match="gated_grad_scale"):
+            compiled(model, self_distill_weight=0.5, gated_grad_scale=bad)
+    with pytest.raises(ValueError, match="gated_grad_scale.*self-distillation"):
+        compiled(model, gated_grad_scale=0.5)
+    with pytest.raises(ValueError, match="gated_grad_scale"):
+        lcnet_tf.training.get_train_config("cpu", gated_grad_scale=0.5, distill_weight=0.0)
+    config = lcnet_tf.training.get_train_config(
+        "cpu", self_distill_weight=0.7, distill_weight=0.0, gated_grad_scale=0.25
+    )
+    assert config.gated_grad_scale == 0.25
+
+
 def test_self_distillation_settings_are_checked():
     model = lcnet_tf.create_model("resnet8", gating="lc", budget=0.5)
     for bad in (1.5, -0.1, True, "0.5"):

@@ -423,7 +423,8 @@ class GatedResNet(keras.Model):
 
     # FLOPs-aware training -----------------------------------------------------------------
     def compile(self, *args, budget="unchanged", teacher=None, distill_weight=0.5,
-                distill_temperature=4.0, self_distill_weight=0.0, **kwargs):
+                distill_temperature=4.0, self_distill_weight=0.0, gated_grad_scale=1.0,
+                **kwargs):
         """`keras.Model.compile`, plus an optional `budget` override and distillation.
 
         Args:
@@ -446,6 +447,13 @@ class GatedResNet(keras.Model):
                 each step costs a second forward and backward pass, and BatchNorm's
                 moving statistics mix both paths (recompute them for the gated network
                 after training). Not combined with `teacher`. 0 <= w <= 1.
+            gated_grad_scale: with self-distillation, the gated network's gradient into
+                the backbone (every weight but the L-Net and C-Net gates') is multiplied
+                by this, 0 <= scale <= 1. 1 is the plain sandwich rule; below 1 the
+                backbone learns more from the full network and less from the gated
+                one (0: the gated loss trains the gates only), so training under a
+                tight budget drags the shared weights less. The two paths' gradients
+                are then taken apart (same cost: their graphs only share weights).
             *args, **kwargs: as `keras.Model.compile`.
         """
         if budget != "unchanged":
@@ -465,8 +473,17 @@ class GatedResNet(keras.Model):
             isinstance(distill_temperature, bool) or not distill_temperature > 0
         ):
             raise _invalid("distill_temperature", distill_temperature, "a number > 0")
-        self._self_distill = (float(self_distill_weight), float(distill_temperature)) if (
-            self_distill_weight) else None
+        if isinstance(gated_grad_scale, bool) or not isinstance(
+            gated_grad_scale, int | float
+        ) or not 0.0 <= gated_grad_scale <= 1.0:
+            raise _invalid("gated_grad_scale", gated_grad_scale, "0 <= gated_grad_scale <= 1")
+        if gated_grad_scale != 1.0 and not self_distill_weight:
+            raise _invalid("gated_grad_scale", gated_grad_scale,
+                           "1 without self-distillation (self_distill_weight=0: the gated "
+                           "loss is the backbone's only teacher)")
+        self._self_distill = _SelfDistillation(
+            float(self_distill_weight), float(distill_temperature), float(gated_grad_scale)
+        ) if self_distill_weight else None
         if teacher is not None:
             if isinstance(distill_weight, bool) or not 0.0 <= distill_weight <= 1.0:
                 raise _invalid("distill_weight", distill_weight, "0 <= distill_weight <= 1")
@@ -567,7 +584,8 @@ class GatedResNet(keras.Model):
 
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        with tf.GradientTape() as tape:
+        split = self._self_distill is not None and self._self_distill.gated_grad_scale != 1.0
+        with tf.GradientTape(persistent=split) as tape:
             logits, gate_info = self(x, training=True, return_gate_info=True)
             # `compute_loss` returns the task loss already divided by the replica count.
             task_loss = self.compute_loss(
@@ -575,17 +593,51 @@ class GatedResNet(keras.Model):
             )
             if self._distillation is not None:
                 task_loss = self._distilled_loss(x, logits, task_loss)
+            full_loss = 0.0
             if self._self_distill is not None:
-                task_loss = self._self_distilled_loss(x, y, sample_weight, logits, task_loss)
+                full_loss, task_loss = self._self_distilled_loss(
+                    x, y, sample_weight, logits, task_loss
+                )
             budget_loss, rate_loss, ratio = self.gate_losses(gate_info)
-            loss = task_loss + (budget_loss + rate_loss) / _num_replicas()
-            self._update_step_metrics(x, loss, task_loss, budget_loss, rate_loss, ratio)
+            gated_loss = task_loss + (budget_loss + rate_loss) / _num_replicas()
+            loss = full_loss + gated_loss
+            self._update_step_metrics(x, loss, full_loss + task_loss, budget_loss, rate_loss,
+                                      ratio)
             if self.optimizer is not None:
                 loss = self.optimizer.scale_loss(loss)
+                full_loss = self.optimizer.scale_loss(full_loss)
+                gated_loss = self.optimizer.scale_loss(gated_loss)
         trainable_weights = self.trainable_weights
-        gradients = tape.gradient(loss, trainable_weights)
+        if split:
+            gradients = self._split_gradients(tape, full_loss, gated_loss, trainable_weights)
+            del tape
+        else:
+            gradients = tape.gradient(loss, trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, trainable_weights, strict=True))
         return self._step_logs(self.compute_metrics(x, y, logits, sample_weight=sample_weight))
+
+    def gate_variables(self):
+        """The trainable weights of the L-Net and C-Net gates (not the backbone's)."""
+        gates = [layer for block in self.blocks
+                 for layer in (block.block_gate_layer, block.channel_gate_layer)
+                 if layer is not None]
+        return [weight for gate in gates for weight in gate.trainable_weights]
+
+    def _split_gradients(self, tape, full_loss, gated_loss, weights):
+        # full + scale * gated for the backbone, full + gated (= gated) for the gates.
+        scale = self._self_distill.gated_grad_scale
+        gate_ids = {id(weight) for weight in self.gate_variables()}
+        full = tape.gradient(full_loss, weights)
+        gated = tape.gradient(gated_loss, weights)
+        gradients = []
+        for weight, from_full, from_gated in zip(weights, full, gated, strict=True):
+            if from_gated is not None and id(weight) not in gate_ids:
+                from_gated = from_gated * scale
+            if from_full is None or from_gated is None:
+                gradients.append(from_gated if from_full is None else from_full)
+            else:
+                gradients.append(from_full + from_gated)
+        return gradients
 
     def _distilled_loss(self, x, logits, task_loss):
         teacher, weight, temperature = self._distillation
@@ -594,7 +646,8 @@ class GatedResNet(keras.Model):
         return (1.0 - weight) * task_loss + weight * distill / _num_replicas()
 
     def _self_distilled_loss(self, x, y, sample_weight, logits, task_loss):
-        weight, temperature = self._self_distill
+        """(the full network's task loss, the gated network's loss)."""
+        weight, temperature = self._self_distill.weight, self._self_distill.temperature
         full_logits = self(x, training=True, force_gates_open=True)
         full_loss = self.compute_loss(
             x=x, y=y, y_pred=full_logits, sample_weight=sample_weight, training=True
@@ -602,7 +655,7 @@ class GatedResNet(keras.Model):
         distill = budget_ops.distillation_loss(
             logits, ops.stop_gradient(full_logits), temperature
         )
-        return full_loss + (1.0 - weight) * task_loss + weight * distill / _num_replicas()
+        return full_loss, (1.0 - weight) * task_loss + weight * distill / _num_replicas()
 
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -621,6 +674,14 @@ class GatedResNet(keras.Model):
         if isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
             return {name: ops.reshape(value, (1,)) for name, value in logs.items()}
         return logs
+
+
+class _SelfDistillation:
+    """Self-distillation settings of `GatedResNet.compile`."""
+
+    def __init__(self, weight, temperature, gated_grad_scale):
+        self.weight, self.temperature = weight, temperature
+        self.gated_grad_scale = gated_grad_scale
 
 
 class _Distillation:
