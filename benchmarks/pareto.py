@@ -113,6 +113,10 @@ POINTS = {
     "lc_b0.5_scratch_sd_g0.5": _dynamic(0.5, gated_epochs=6, lr=0.1, budget_curriculum_epochs=3.0,
                                         self_distill_weight=0.7, gated_grad_scale=0.5,
                                         bn_recalibration_images=5000),
+    # Trained looser, served tighter through the knob (the 0.5-trained model beat the
+    # 0.35-trained one at every knob budget from 0.35 to 0.5).
+    "lc_b0.6_scratch_sd": _dynamic(0.6, gated_epochs=6, lr=0.1, budget_curriculum_epochs=3.0,
+                                   self_distill_weight=0.7, bn_recalibration_images=5000),
     "lc_b0.4_scratch_sd": _dynamic(0.4, gated_epochs=6, lr=0.1, budget_curriculum_epochs=3.0,
                                    self_distill_weight=0.7, bn_recalibration_images=5000),
     # Self-distillation after a static parent (E - G static epochs, G gated): the full path
@@ -120,6 +124,11 @@ POINTS = {
     # trades the parent's accuracy for gates (`lc_b0.5_kd_cur`'s open network fell 4 points).
     "lc_b0.35_sd_cur": _dynamic(0.35, self_distill_weight=0.7, bn_recalibration_images=5000,
                                 **LEVERS["cur"]),
+    # The same with the gated path's gradient kept out of the backbone (`gated_grad_scale=0`):
+    # the full path continues the parent's training on the labels, the gated loss trains the
+    # gates only. Tests whether the gated gradient is what dragged the backbone (76.40% -> 73.87%).
+    "lc_b0.35_sd_cur_g0": _dynamic(0.35, self_distill_weight=0.7, gated_grad_scale=0.0,
+                                   bn_recalibration_images=5000, **LEVERS["cur"]),
     "lc_b0.5_kd_cur_g4": _dynamic(0.5, gated_epochs=4, **LEVERS["kd"], **LEVERS["cur"]),
     "lc_b0.3_kd_cur": _dynamic(0.3, **LEVERS["kd"], **LEVERS["cur"]),
     "lc32_b0.4_kd_cur": _dynamic(0.4, model="resnet32", **LEVERS["kd"], **LEVERS["cur"]),
