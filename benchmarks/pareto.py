@@ -117,6 +117,12 @@ POINTS = {
     # 0.35-trained one at every knob budget from 0.35 to 0.5).
     "lc_b0.6_scratch_sd": _dynamic(0.6, gated_epochs=6, lr=0.1, budget_curriculum_epochs=3.0,
                                    self_distill_weight=0.7, bn_recalibration_images=5000),
+    # The frontier's best static network as the parent: ResNet-14 is above the line from x0.5 to
+    # ResNet-20 (79.42% at 26.4 MFLOPs) while the self-distilled ResNet-20's full network is
+    # below it (78.13% at 40.6): gate the parent that is itself on the frontier, loosely.
+    "lc14_b0.7_scratch_sd": _dynamic(0.7, model="resnet14", gated_epochs=6, lr=0.1,
+                                     budget_curriculum_epochs=3.0, self_distill_weight=0.7,
+                                     bn_recalibration_images=5000),
     "lc_b0.4_scratch_sd": _dynamic(0.4, gated_epochs=6, lr=0.1, budget_curriculum_epochs=3.0,
                                    self_distill_weight=0.7, bn_recalibration_images=5000),
     # Self-distillation after a static parent (E - G static epochs, G gated): the full path
