@@ -12,10 +12,16 @@ A block scale far below 1 means the block contributes little even when it runs.
 import numpy as np
 from absl import app, flags
 
-flags.DEFINE_string("model", None, "A saved GatedResNet (.keras).", required=True)
-flags.DEFINE_string("dataset", "../shared/data/cifar10_jpeg", "TFDS name or prepared directory.")
-flags.DEFINE_integer("images", 1000, "First N test images.")
 FLAGS = flags.FLAGS
+
+
+def _define_flags():
+    # Defined when run as a script only: tests import `multiplier_stats`, and other modules
+    # of the same test process define absl flags of the same names.
+    flags.DEFINE_string("model", None, "A saved GatedResNet (.keras).", required=True)
+    flags.DEFINE_string("dataset", "../shared/data/cifar10_jpeg",
+                        "TFDS name or prepared directory.")
+    flags.DEFINE_integer("images", 1000, "First N test images.")
 
 
 def multiplier_stats(model, images, batch_size=500):
@@ -75,4 +81,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    _define_flags()
     app.run(main)
