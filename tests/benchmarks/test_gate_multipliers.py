@@ -1,4 +1,5 @@
-"""benchmarks/gate_multipliers.py: the gates' multipliers in the forced-open network."""
+"""`lcnet_tf.gate_control.gate_multipliers` and benchmarks/gate_multipliers.py: the gates'
+multipliers in the forced-open network."""
 
 import subprocess
 import sys
@@ -7,18 +8,16 @@ from pathlib import Path
 import numpy as np
 
 import lcnet_tf
+from lcnet_tf.gate_control import gate_multipliers
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-from gate_multipliers import multiplier_stats  # noqa: E402
 
 
 def test_multipliers_are_read_per_gated_block_from_the_gates_themselves():
     model = lcnet_tf.create_model("resnet20", gating="lc", budget=0.5)
     images = np.random.default_rng(0).integers(0, 256, (6, 32, 32, 3)).astype("uint8")
     model(images[:1])
-    stats = multiplier_stats(model, images, batch_size=4)
+    stats = gate_multipliers(model, images, batch_size=4)
     gated = [b.name for b in model.blocks if b.gate_pool is not None]
     assert sorted(stats) == sorted(gated)
     scales = [entry["scale"] for entry in stats.values() if "scale" in entry]
@@ -32,7 +31,7 @@ def test_multipliers_are_read_per_gated_block_from_the_gates_themselves():
     block = next(b for b in model.blocks if b.block_gate_layer is not None)
     bias = block.block_gate_layer.scale_dense.bias
     bias.assign(np.full(bias.shape, -2.0, "float32"))
-    shrunk = multiplier_stats(model, images)[block.name]["scale"]
+    shrunk = gate_multipliers(model, images)[block.name]["scale"]
     np.testing.assert_allclose(shrunk, 1 + np.tanh(-2.0), atol=0.1)
 
 

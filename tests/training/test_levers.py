@@ -218,7 +218,7 @@ def test_gated_grad_scale_damps_only_the_gated_path_into_the_backbone():
     # ... the gated path does reach it at scale 1 ...
     assert max(float(np.abs(a - b).max())
                for a, b in zip(plain["backbone"], none["backbone"], strict=True)) > 1e-4
-    # ... and the gates learn the same at any scale (only the gated loss reaches them).
+    # ... and the gates learn the same at any scale (their gradient is never scaled).
     for d1, d0 in zip(plain["gates"], none["gates"], strict=True):
         np.testing.assert_allclose(d1, d0, atol=1e-6)
     assert max(float(np.abs(d).max()) for d in none["gates"]) > 1e-6

@@ -451,8 +451,8 @@ class GatedResNet(keras.Model):
                 the backbone (every weight but the L-Net and C-Net gates') is multiplied
                 by this, 0 <= scale <= 1. 1 is the plain sandwich rule; below 1 the
                 backbone learns more from the full network and less from the gated
-                one (0: the gated loss trains the gates only), so training under a
-                tight budget drags the shared weights less. The two paths' gradients
+                one (0: the gated loss trains the gates only). Measured at 0.5 on
+                CIFAR-10: worse than 1 (docs/results.md). The two paths' gradients
                 are then taken apart (same cost: their graphs only share weights).
             *args, **kwargs: as `keras.Model.compile`.
         """
@@ -605,8 +605,9 @@ class GatedResNet(keras.Model):
                                       ratio)
             if self.optimizer is not None:
                 loss = self.optimizer.scale_loss(loss)
-                full_loss = self.optimizer.scale_loss(full_loss)
-                gated_loss = self.optimizer.scale_loss(gated_loss)
+                if split:
+                    full_loss = self.optimizer.scale_loss(full_loss)
+                    gated_loss = self.optimizer.scale_loss(gated_loss)
         trainable_weights = self.trainable_weights
         if split:
             gradients = self._split_gradients(tape, full_loss, gated_loss, trainable_weights)
@@ -618,13 +619,13 @@ class GatedResNet(keras.Model):
 
     def gate_variables(self):
         """The trainable weights of the L-Net and C-Net gates (not the backbone's)."""
-        gates = [layer for block in self.blocks
-                 for layer in (block.block_gate_layer, block.channel_gate_layer)
-                 if layer is not None]
-        return [weight for gate in gates for weight in gate.trainable_weights]
+        from lcnet_tf.gate_control import gate_layers
+
+        return [weight for gate in gate_layers(self) for weight in gate.trainable_weights]
 
     def _split_gradients(self, tape, full_loss, gated_loss, weights):
-        # full + scale * gated for the backbone, full + gated (= gated) for the gates.
+        # full + scale * gated for the backbone, full + gated for the gates (the full path
+        # uses their block scales and channel saliency too).
         scale = self._self_distill.gated_grad_scale
         gate_ids = {id(weight) for weight in self.gate_variables()}
         full = tape.gradient(full_loss, weights)
