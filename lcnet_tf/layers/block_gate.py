@@ -35,6 +35,9 @@ class BlockGate(keras.layers.Layer):
         init_keep_prob: keep probability of a fresh gate (mostly open).
         temperature: temperature of the training relaxation, > 0.
         noise: whether training adds logistic noise (exploration).
+        plain_open_path: when the gate is forced open (`force_open`, or the "open"
+            override), also drop the scale: `scale` is 1, so the forced-open network is
+            the plain backbone. False (default) keeps the learned scale there too.
 
     Returns (from `call`): dict with
         `keep_logit` (batch,), `keep_prob` (batch,) = sigmoid(keep_logit),
@@ -49,7 +52,7 @@ class BlockGate(keras.layers.Layer):
     """
 
     def __init__(self, hidden_units=16, init_keep_prob=0.95, temperature=1.0, noise=True,
-                 **kwargs):
+                 plain_open_path=False, **kwargs):
         super().__init__(**kwargs)
         if not (isinstance(hidden_units, int) and hidden_units > 0):
             raise ValueError(
@@ -70,6 +73,12 @@ class BlockGate(keras.layers.Layer):
         self.init_keep_prob = float(init_keep_prob)
         self.temperature = float(temperature)
         self.noise = bool(noise)
+        if not isinstance(plain_open_path, bool):
+            raise ValueError(
+                "Invalid value for `plain_open_path`: expected True or False. "
+                f"Received: plain_open_path={plain_open_path!r}"
+            )
+        self.plain_open_path = plain_open_path
         self.override = None  # None (learned), "open" or "closed"; see set_gate_override.
         init_logit = math.log(self.init_keep_prob / (1.0 - self.init_keep_prob))
         self.hidden = keras.layers.Dense(hidden_units, activation="relu", name="hidden")
@@ -113,6 +122,8 @@ class BlockGate(keras.layers.Layer):
             gate = gate_ops.hard_threshold(keep_logit + self.decision_offset)
         if force_open is not None:
             gate = ops.maximum(gate, ops.cast(force_open, gate.dtype))
+        if self.plain_open_path:
+            scale = gate_ops.plain_when_open(scale, 1.0, self.override, force_open)
         return {"keep_logit": keep_logit, "keep_prob": keep_prob, "gate": gate, "scale": scale}
 
     def decide(self, pooled, force_open=None):
@@ -150,7 +161,10 @@ class BlockGate(keras.layers.Layer):
             if force_open is not None:
                 keep = ops.logical_or(keep, ops.cast(force_open, "bool"))
             keep_prob = ops.sigmoid(logits[:, 0] - self.decision_offset)
-            return keep, logits[:, 1:2], keep_prob
+            raw_scale = logits[:, 1:2]
+            if self.plain_open_path:  # block_scale(0) = 1
+                raw_scale = gate_ops.plain_when_open(raw_scale, 0.0, self.override, force_open)
+            return keep, raw_scale, keep_prob
 
     def compute_output_spec(self, pooled, training=None, force_open=None):
         spec = keras.KerasTensor((pooled.shape[0],), dtype=self.compute_dtype)
@@ -163,5 +177,6 @@ class BlockGate(keras.layers.Layer):
             init_keep_prob=self.init_keep_prob,
             temperature=self.temperature,
             noise=self.noise,
+            plain_open_path=self.plain_open_path,
         )
         return config

@@ -25,6 +25,9 @@ class ChannelGate(keras.layers.Layer):
         groups: number of channel groups G.
         keep_groups: k, groups kept per image, 0 <= k <= G.
         hidden_units: width of the hidden dense layer.
+        plain_open_path: when the gate is forced open (`force_open`, or the "open"
+            override), every group's saliency is 1: the forced-open block computes its
+            plain convolutions. False (default) keeps the learned saliency there too.
 
     Returns (from `call`): dict with `saliency` (batch, G) and
         `group_mask` (batch, G) of 0/1.
@@ -35,7 +38,7 @@ class ChannelGate(keras.layers.Layer):
         (3, 4)
     """
 
-    def __init__(self, groups, keep_groups, hidden_units=16, **kwargs):
+    def __init__(self, groups, keep_groups, hidden_units=16, plain_open_path=False, **kwargs):
         super().__init__(**kwargs)
         if not (isinstance(groups, int) and groups > 0):
             raise ValueError(
@@ -54,6 +57,12 @@ class ChannelGate(keras.layers.Layer):
         self.groups = groups
         self.keep_groups = keep_groups
         self.hidden_units = hidden_units
+        if not isinstance(plain_open_path, bool):
+            raise ValueError(
+                "Invalid value for `plain_open_path`: expected True or False. "
+                f"Received: plain_open_path={plain_open_path!r}"
+            )
+        self.plain_open_path = plain_open_path
         self.override = None
         self.hidden = keras.layers.Dense(hidden_units, activation="relu", name="hidden")
         self.saliency_dense = keras.layers.Dense(
@@ -67,6 +76,8 @@ class ChannelGate(keras.layers.Layer):
     def call(self, pooled, training=None, force_open=None):
         logits = self.saliency_dense(self.hidden(pooled))
         saliency = gate_ops.positive_saliency(logits)
+        if self.plain_open_path:
+            saliency = gate_ops.plain_when_open(saliency, 1.0, self.override, force_open)
         return {"saliency": saliency, "group_mask": self._group_mask(logits, force_open)}
 
     def _group_mask(self, logits, force_open):
@@ -98,24 +109,31 @@ class ChannelGate(keras.layers.Layer):
 
         Returns:
             `(keeps, logits, kept_groups)`: a list of G scalar bool tensors,
-            the (1, G) saliency logits and a (1,) float count of kept groups.
+            the (1, G) saliency logits (0, i.e. saliency 1, when forced open with
+            `plain_open_path`) and a (1,) float count of kept groups.
         """
         # Under the gate's name, as a call would be: the int8 export keeps these ops float.
         with keras.name_scope(self.name):
-            logits = self.saliency_dense(self.hidden(pooled))
-            if self.override is not None or self.keep_groups != 1 or self.groups == 1:
-                mask = self._group_mask(logits, force_open)
-                keeps = [mask[0, group] > 0 for group in range(self.groups)]
-                return keeps, logits, ops.sum(mask, axis=-1)
-            # tf.argmax, not keras.ops.argmax: the latter adds a BitwiseAnd (a Flex op in TFLite).
-            best = tf.math.argmax(logits[0], output_type="int32")
-            keeps = [ops.equal(best, group) for group in range(self.groups)]
-            kept_groups = ops.ones((1,), dtype=logits.dtype)
-            if force_open is not None:
-                force = ops.cast(force_open, "bool")
-                keeps = [ops.logical_or(keep, force) for keep in keeps]
-                kept_groups = ops.where(force, float(self.groups), kept_groups)
+            keeps, logits, kept_groups = self._decide(pooled, force_open)
+            if self.plain_open_path:  # positive_saliency(0) = 1
+                logits = gate_ops.plain_when_open(logits, 0.0, self.override, force_open)
             return keeps, logits, kept_groups
+
+    def _decide(self, pooled, force_open):
+        logits = self.saliency_dense(self.hidden(pooled))
+        if self.override is not None or self.keep_groups != 1 or self.groups == 1:
+            mask = self._group_mask(logits, force_open)
+            keeps = [mask[0, group] > 0 for group in range(self.groups)]
+            return keeps, logits, ops.sum(mask, axis=-1)
+        # tf.argmax, not keras.ops.argmax: the latter adds a BitwiseAnd (a Flex op in TFLite).
+        best = tf.math.argmax(logits[0], output_type="int32")
+        keeps = [ops.equal(best, group) for group in range(self.groups)]
+        kept_groups = ops.ones((1,), dtype=logits.dtype)
+        if force_open is not None:
+            force = ops.cast(force_open, "bool")
+            keeps = [ops.logical_or(keep, force) for keep in keeps]
+            kept_groups = ops.where(force, float(self.groups), kept_groups)
+        return keeps, logits, kept_groups
 
     def compute_output_spec(self, pooled, training=None, force_open=None):
         spec = keras.KerasTensor((pooled.shape[0], self.groups), dtype=self.compute_dtype)
@@ -124,6 +142,7 @@ class ChannelGate(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            groups=self.groups, keep_groups=self.keep_groups, hidden_units=self.hidden_units
+            groups=self.groups, keep_groups=self.keep_groups, hidden_units=self.hidden_units,
+            plain_open_path=self.plain_open_path,
         )
         return config

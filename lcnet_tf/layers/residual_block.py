@@ -83,6 +83,9 @@ class GatedResidualBlock(keras.layers.Layer):
         stride_in_1x1: bottleneck only: put the stride in the first 1x1
             convolution (ResNet v1 as in He et al. 2016 and keras.applications)
             instead of the 3x3 (v1.5, the default).
+        plain_open_path: with the gates forced open, the block also drops their
+            multipliers (block scale and channel saliency 1): the forced-open block is
+            the plain residual block. False (default) keeps them.
     """
 
     def __init__(
@@ -100,9 +103,16 @@ class GatedResidualBlock(keras.layers.Layer):
         gate_noise=True,
         layer_drop=0.0,
         stride_in_1x1=False,
+        plain_open_path=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if not isinstance(plain_open_path, bool):
+            raise ValueError(
+                "Invalid value for `plain_open_path`: expected True or False. "
+                f"Received: plain_open_path={plain_open_path!r}"
+            )
+        self.plain_open_path = plain_open_path
         if isinstance(layer_drop, bool) or not isinstance(layer_drop, int | float) or not (
             0.0 <= layer_drop < 1.0
         ):
@@ -193,6 +203,7 @@ class GatedResidualBlock(keras.layers.Layer):
                 init_keep_prob=init_keep_prob,
                 temperature=gate_temperature,
                 noise=gate_noise,
+                plain_open_path=plain_open_path,
                 name="block_gate",
             )
         self.channel_gate_layer = None
@@ -200,7 +211,8 @@ class GatedResidualBlock(keras.layers.Layer):
         if channel_groups:
             self.keep_groups = kept_group_count(self.channel_keep, channel_groups)
             self.channel_gate_layer = ChannelGate(
-                channel_groups, self.keep_groups, hidden_units=gate_hidden, name="channel_gate"
+                channel_groups, self.keep_groups, hidden_units=gate_hidden,
+                plain_open_path=plain_open_path, name="channel_gate",
             )
         self.projection = None
         self.projection_bn = None
@@ -412,5 +424,6 @@ class GatedResidualBlock(keras.layers.Layer):
             gate_noise=self.gate_noise,
             layer_drop=self.layer_drop,
             stride_in_1x1=self.stride_in_1x1,
+            plain_open_path=self.plain_open_path,
         )
         return config

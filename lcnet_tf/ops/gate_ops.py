@@ -93,6 +93,30 @@ def positive_saliency(raw):
     return 2.0 * ops.sigmoid(raw)
 
 
+def plain_when_open(values, plain_value, override=None, force_open=None):
+    """`values`, or `plain_value` everywhere when the gate is forced open.
+
+    The gates' multipliers (block scale, channel saliency) leave the forced-open
+    network when a gate has `plain_open_path`: forced open by the "open" override
+    (a Python string) or by `force_open` (a scalar bool tensor, or None).
+
+    Args:
+        values: tensor of multipliers (or of their raw logits).
+        plain_value: Python float the forced-open network uses instead (1 for a
+            multiplier, 0 for the logit whose map gives 1).
+        override: None, "open" or "closed".
+        force_open: optional scalar bool tensor.
+
+    Example:
+        >>> plain_when_open(keras.ops.convert_to_tensor([0.3, 1.5]), 1.0, "open")  # [1., 1.]
+    """
+    if override == "open":
+        return ops.full_like(values, plain_value)
+    if force_open is None:
+        return values
+    return ops.where(ops.cast(force_open, "bool"), ops.full_like(values, plain_value), values)
+
+
 def top_k_group_mask(saliency, k):
     """Mask keeping the `k` most salient groups of each row.
 

@@ -14,7 +14,7 @@ STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 MODEL_OVERRIDE_KEYS = (
     "stage_blocks", "stage_widths", "block_type", "stem", "stem_padding", "stride_in_1x1",
     "shortcut", "channel_groups", "channel_gate_stages", "gate_hidden", "init_keep_prob",
-    "gate_temperature", "gate_noise", "pixel_mean", "pixel_std",
+    "gate_temperature", "gate_noise", "pixel_mean", "pixel_std", "plain_open_path",
 )
 
 

@@ -153,3 +153,44 @@ def test_invalid_arguments(kwargs, name):
     value = next(iter(kwargs.values()))
     with pytest.raises(ValueError, match=rf"`{name}`.*Received: {name}={value!r}"):
         BlockGate(**kwargs)
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_plain_open_path_drops_the_scale_only_when_forced_open(rng, training):
+    gate = built_gate(noise=False, plain_open_path=True)
+    gate.scale_dense.bias.assign([-1.0])  # learned scale 1 + tanh(-1 + ...) well below 1
+    pooled = rng.normal(size=(6, 8)).astype("float32")
+    learned = to_np(gate(pooled, training=training)["scale"])
+    assert learned.max() < 0.5
+    np.testing.assert_array_equal(
+        to_np(gate(pooled, training=training, force_open=tf.constant(False))["scale"]), learned)
+    forced = gate(pooled, training=training, force_open=tf.constant(True))["scale"]
+    np.testing.assert_array_equal(to_np(forced), np.ones(6))
+    gate.override = "open"
+    np.testing.assert_array_equal(to_np(gate(pooled, training=training)["scale"]), np.ones(6))
+    # The default keeps the learned scale in the forced-open path.
+    default = built_gate(noise=False)
+    default.set_weights(gate.get_weights())
+    np.testing.assert_allclose(
+        to_np(default(pooled, training=training, force_open=tf.constant(True))["scale"]),
+        learned, rtol=1e-6)
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_plain_open_path_batch1_decide_matches_call(rng, force):
+    gate = built_gate(hidden_units=6, plain_open_path=True)
+    set_logit(gate, 0.1, kernel_std=1.0)
+    gate.scale_dense.bias.assign([-0.7])
+    for row in rng.normal(size=(4, 8)).astype("float32"):
+        out = gate(row[None], training=False, force_open=tf.constant(force))
+        _, raw_scale, _ = gate.decide(row[None], force_open=tf.constant(force))
+        np.testing.assert_allclose(
+            to_np(1.0 + keras.ops.tanh(raw_scale))[:, 0], to_np(out["scale"]), rtol=1e-6)
+        assert (to_np(out["scale"]) == 1.0).all() == force
+
+
+def test_plain_open_path_round_trips_and_is_checked():
+    gate = built_gate(plain_open_path=True)
+    assert BlockGate.from_config(gate.get_config()).plain_open_path is True
+    with pytest.raises(ValueError, match=r"`plain_open_path`.*Received: plain_open_path=1"):
+        BlockGate(plain_open_path=1)

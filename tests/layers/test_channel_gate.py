@@ -120,3 +120,35 @@ def test_batch1_decide_matches_call(rng, groups, keep_groups, force):
 def test_invalid_arguments(args, name, value):
     with pytest.raises(ValueError, match=rf"`{name}`.*Received: {name}={value!r}"):
         ChannelGate(*args)
+
+
+@pytest.mark.parametrize("keep_groups", [1, 2])
+@pytest.mark.parametrize("training", [False, True])
+def test_plain_open_path_saliency_is_one_only_when_forced_open(rng, keep_groups, training):
+    gate = built_gate(4, keep_groups, plain_open_path=True)
+    pooled = rng.normal(size=(5, 8)).astype("float32")
+    learned = to_np(gate(pooled, training=training)["saliency"])
+    assert np.abs(learned - 1.0).max() > 0.01
+    np.testing.assert_array_equal(
+        to_np(gate(pooled, training=training, force_open=tf.constant(False))["saliency"]),
+        learned)
+    forced = gate(pooled, training=training, force_open=tf.constant(True))
+    np.testing.assert_array_equal(to_np(forced["saliency"]), np.ones((5, 4)))
+    np.testing.assert_array_equal(to_np(forced["group_mask"]), np.ones((5, 4)))
+    gate.override = "open"
+    np.testing.assert_array_equal(to_np(gate(pooled, training=training)["saliency"]),
+                                  np.ones((5, 4)))
+    gate.override = None
+    for force in (False, True):  # The batch-1 path's logits give the same saliency.
+        for row in pooled:
+            _, logits, _ = gate.decide(row[None], force_open=tf.constant(force))
+            expected = gate(row[None], training=False, force_open=tf.constant(force))
+            np.testing.assert_allclose(to_np(2.0 * keras.ops.sigmoid(logits)),
+                                       to_np(expected["saliency"]), rtol=1e-6)
+
+
+def test_plain_open_path_round_trips_and_is_checked():
+    gate = built_gate(plain_open_path=True)
+    assert ChannelGate.from_config(gate.get_config()).plain_open_path is True
+    with pytest.raises(ValueError, match=r"`plain_open_path`.*Received: plain_open_path='yes'"):
+        ChannelGate(4, 2, plain_open_path="yes")

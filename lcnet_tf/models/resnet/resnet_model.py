@@ -79,6 +79,12 @@ class GatedResNet(keras.Model):
             that keep their shape, or all with `gate_downsampling`) while they
             have no block gate, i.e. in a static backbone (`gating="none"`):
             each image skips each such block with this probability in training.
+        plain_open_path: with every gate forced open (`force_gates_open=True`, or
+            `set_gate_override(model, "open")`), also drop the gates' multipliers (the
+            L-Net block scale and the C-Net channel saliency are 1): the forced-open
+            network is the plain backbone, as a static ResNet computes it. False
+            (default) keeps the learned multipliers in it. Self-distillation then
+            trains the plain backbone as its teacher (docs/design.md).
 
     Training (`fit`) minimises task loss + budget penalty + target-rate term
     and reports `flops_ratio` (realized, hard decisions), `task_loss`,
@@ -114,6 +120,7 @@ class GatedResNet(keras.Model):
         layer_drop=0.0,
         stride_in_1x1=False,
         stem_padding="same",
+        plain_open_path=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -176,6 +183,9 @@ class GatedResNet(keras.Model):
         ):
             raise _invalid("layer_drop", layer_drop, "0 <= layer_drop < 1")
         self.layer_drop = float(layer_drop)
+        if not isinstance(plain_open_path, bool | np.bool_):
+            raise _invalid("plain_open_path", plain_open_path, "True or False")
+        self.plain_open_path = bool(plain_open_path)
         self._distillation = None  # (teacher, weight, temperature), set by `compile`.
         self._self_distill = None  # (weight, temperature), set by `compile`.
 
@@ -259,6 +269,7 @@ class GatedResNet(keras.Model):
                         layer_drop=self.layer_drop if (self.gate_downsampling
                                                        or not changes_shape) else 0.0,
                         stride_in_1x1=self.stride_in_1x1,
+                        plain_open_path=self.plain_open_path,
                         name=f"stage{stage + 1}_block{index + 1}",
                     )
                 )
@@ -414,6 +425,7 @@ class GatedResNet(keras.Model):
             "target_rate_weight": _serialize_weight(self.target_rate_weight),
             "budget_warmup_steps": self.budget_warmup_steps,
             "layer_drop": self.layer_drop,
+            "plain_open_path": self.plain_open_path,
         }
 
     @classmethod
