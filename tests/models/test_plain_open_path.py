@@ -1,11 +1,11 @@
 """`plain_open_path`: with every gate forced open, the gated ResNet is its plain backbone."""
 
+import harness
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import harness
 import lcnet_tf
 from lcnet_tf.gate_control import set_gate_override
 from lcnet_tf.training import transfer_backbone_weights
