@@ -47,7 +47,9 @@ def gate_multipliers(model, images, batch_size=500):
     The L-Net's learned block scale (each running block's output is multiplied by it)
     and the C-Net's channel-group saliency (each kept group's), read from the gates on
     the input each block receives in the full network (inference mode). A block scale
-    far below 1 means the block contributes little even when it runs.
+    far below 1 means the block contributes little even when it runs. In a model with
+    `plain_open_path` the forced-open network does not apply them (its multipliers are 1):
+    these are then what the gated network applies, read on the full network's inputs.
 
     Args:
         model: a gated model from `lcnet_tf.create_model`.

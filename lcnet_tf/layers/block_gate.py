@@ -141,8 +141,10 @@ class BlockGate(keras.layers.Layer):
             force_open: optional scalar bool tensor; true forces the gate open.
 
         Returns:
-            `(keep, raw_scale, keep_prob)`: a scalar bool tensor, a (1, 1) tensor and
-            the (1,) keep probability `sigmoid(keep_logit)` (for the gate info).
+            `(keep, raw_scale, keep_prob)`: a scalar bool tensor, a (1, 1) tensor (0,
+            i.e. scale 1, when forced open with `plain_open_path`: one SELECT before the
+            IF, only in models with the option) and the (1,) keep probability
+            `sigmoid(keep_logit)` (for the gate info).
         """
         # Under the gate's name, as a call would be: the int8 export keeps these ops float.
         with keras.name_scope(self.name):

@@ -187,6 +187,9 @@ def test_plain_open_path_batch1_decide_matches_call(rng, force):
         np.testing.assert_allclose(
             to_np(1.0 + keras.ops.tanh(raw_scale))[:, 0], to_np(out["scale"]), rtol=1e-6)
         assert (to_np(out["scale"]) == 1.0).all() == force
+    gate.override = "open"
+    keep, raw_scale, _ = gate.decide(rng.normal(size=(1, 8)).astype("float32"))
+    assert bool(to_np(keep)) and float(to_np(raw_scale)[0, 0]) == 0.0
 
 
 def test_plain_open_path_round_trips_and_is_checked():

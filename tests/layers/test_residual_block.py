@@ -65,8 +65,10 @@ def images_for(input_shape, rng):
 def test_config_round_trip_and_same_outputs(rng):
     block, shape = make_block("bottleneck_projection", block_gate=True, channel_groups=2,
                               channel_keep=0.5, gate_hidden=8, init_keep_prob=0.7,
-                              gate_temperature=0.5, gate_noise=False, name="blk")
+                              gate_temperature=0.5, gate_noise=False, plain_open_path=True,
+                              name="blk")
     config = block.get_config()
+    assert config["plain_open_path"] is True
     clone = GatedResidualBlock.from_config(config)
     clone.build((None, *shape[1:]))
     assert clone.get_config() == config

@@ -64,6 +64,18 @@ def test_plain_open_path_survives_save_and_load(tmp_path):
     np.testing.assert_allclose(forced[0], forced[1], rtol=1e-5, atol=1e-5)
 
 
+def test_models_saved_before_the_option_keep_their_multipliers():
+    model, _, images = _gated_and_static(plain=False)
+    config = model.get_config()
+    del config["plain_open_path"]  # As saved by versions without the option.
+    clone = type(model).from_config(config)
+    clone.set_weights(model.get_weights())
+    assert not clone.plain_open_path
+    forced = [harness.to_np(m(images, training=False, force_gates_open=tf.constant(True)))
+              for m in (model, clone)]
+    np.testing.assert_allclose(forced[0], forced[1], rtol=1e-5, atol=1e-5)
+
+
 def test_invalid_plain_open_path():
     with pytest.raises(ValueError, match=r"`plain_open_path`.*Received: plain_open_path='no'"):
         lcnet_tf.create_model("resnet8", gating="lc", plain_open_path="no")

@@ -637,7 +637,7 @@ class GatedResNet(keras.Model):
 
     def _split_gradients(self, tape, full_loss, gated_loss, weights):
         # full + scale * gated for the backbone, full + gated for the gates (the full path
-        # uses their block scales and channel saliency too).
+        # uses their block scales and channel saliency too, unless `plain_open_path`).
         scale = self._self_distill.gated_grad_scale
         gate_ids = {id(weight) for weight in self.gate_variables()}
         full = tape.gradient(full_loss, weights)
