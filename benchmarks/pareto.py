@@ -133,7 +133,8 @@ POINTS = {
     # The best recipe with a plain forced-open path (`plain_open_path`): the full network
     # self-distillation trains is the backbone without the gates' block scales and channel
     # saliency, which in `lc_b0.5_scratch_sd` averaged 0.09-0.84 and made it in effect shallower
-    # (its open network 78.13% against a static ResNet-20's 80.23%).
+    # (its open network 78.13% against a static ResNet-20's 80.23%). Measured in session 9:
+    # 76.85%, worse, and its open network 78.31%: not the cause.
     "lc_b0.5_scratch_sd_plain": _dynamic(0.5, gated_epochs=6, lr=0.1,
                                          budget_curriculum_epochs=3.0, self_distill_weight=0.7,
                                          bn_recalibration_images=5000,
