@@ -23,6 +23,8 @@ def _define_flags():
     flags.DEFINE_string("dataset", "../shared/data/cifar10_jpeg",
                         "TFDS name or prepared directory.")
     flags.DEFINE_integer("images", 1000, "First N test images.")
+    flags.DEFINE_integer("image_size", None, "ImageNet-style data: resize and centre-crop to "
+                         "this size, as training's --image_size (None: stored size, CIFAR).")
 
 
 def _summary(values):
@@ -33,16 +35,17 @@ def _summary(values):
 def main(argv):
     del argv
     import keras
-    import tensorflow_datasets as tfds
 
     import lcnet_tf  # noqa: F401  (registers the model classes for loading)
-    from lcnet_tf.data import resolve_dataset
+    from lcnet_tf import data as data_lib
     from lcnet_tf.gate_control import gate_multipliers
 
     model = keras.saving.load_model(FLAGS.model, compile=False)
-    builder = resolve_dataset(FLAGS.dataset)
-    images = np.stack([example["image"] for example in tfds.as_numpy(
-        builder.as_dataset(split="test").take(FLAGS.images))])
+    # The library's evaluation pipeline (uint8, resized and cropped as the model expects).
+    test = data_lib.make_dataset(data_lib.resolve_dataset(FLAGS.dataset), "test",
+                                 batch_size=500, training=False, take=FLAGS.images,
+                                 image_size=FLAGS.image_size, cache=False)
+    images = np.concatenate([batch.numpy() for batch, _ in test])
     print(f"{FLAGS.model}: {len(images)} test images, gates forced open")
     for name, entry in gate_multipliers(model, images).items():
         parts = [f"{name:15s}"]

@@ -19,6 +19,16 @@ def check_override(override):
     return override
 
 
+def check_plain_open_path(value):
+    """`plain_open_path` of the gates and the block: a bool (ValueError otherwise)."""
+    if not isinstance(value, bool):
+        raise ValueError(
+            "Invalid value for `plain_open_path`: expected True or False. "
+            f"Received: plain_open_path={value!r}"
+        )
+    return value
+
+
 @keras.saving.register_keras_serializable(package="lcnet_tf")
 class BlockGate(keras.layers.Layer):
     """Decides, per image, whether a residual block runs, and scales it when it does.
@@ -73,12 +83,7 @@ class BlockGate(keras.layers.Layer):
         self.init_keep_prob = float(init_keep_prob)
         self.temperature = float(temperature)
         self.noise = bool(noise)
-        if not isinstance(plain_open_path, bool):
-            raise ValueError(
-                "Invalid value for `plain_open_path`: expected True or False. "
-                f"Received: plain_open_path={plain_open_path!r}"
-            )
-        self.plain_open_path = plain_open_path
+        self.plain_open_path = check_plain_open_path(plain_open_path)
         self.override = None  # None (learned), "open" or "closed"; see set_gate_override.
         init_logit = math.log(self.init_keep_prob / (1.0 - self.init_keep_prob))
         self.hidden = keras.layers.Dense(hidden_units, activation="relu", name="hidden")

@@ -5,6 +5,7 @@ import tensorflow as tf
 from keras import ops
 
 from lcnet_tf import ops as gate_ops
+from lcnet_tf.layers.block_gate import check_plain_open_path
 
 
 @keras.saving.register_keras_serializable(package="lcnet_tf")
@@ -57,12 +58,7 @@ class ChannelGate(keras.layers.Layer):
         self.groups = groups
         self.keep_groups = keep_groups
         self.hidden_units = hidden_units
-        if not isinstance(plain_open_path, bool):
-            raise ValueError(
-                "Invalid value for `plain_open_path`: expected True or False. "
-                f"Received: plain_open_path={plain_open_path!r}"
-            )
-        self.plain_open_path = plain_open_path
+        self.plain_open_path = check_plain_open_path(plain_open_path)
         self.override = None
         self.hidden = keras.layers.Dense(hidden_units, activation="relu", name="hidden")
         self.saliency_dense = keras.layers.Dense(

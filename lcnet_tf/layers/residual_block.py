@@ -8,7 +8,7 @@ from keras import ops
 from lcnet_tf import deployment as deployment_graph
 from lcnet_tf import ops as gate_ops
 from lcnet_tf.cost import kept_group_count
-from lcnet_tf.layers.block_gate import BlockGate
+from lcnet_tf.layers.block_gate import BlockGate, check_plain_open_path
 from lcnet_tf.layers.channel_gate import ChannelGate
 
 BLOCK_TYPES = ("basic", "bottleneck")
@@ -107,12 +107,7 @@ class GatedResidualBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not isinstance(plain_open_path, bool):
-            raise ValueError(
-                "Invalid value for `plain_open_path`: expected True or False. "
-                f"Received: plain_open_path={plain_open_path!r}"
-            )
-        self.plain_open_path = plain_open_path
+        self.plain_open_path = check_plain_open_path(plain_open_path)
         if isinstance(layer_drop, bool) or not isinstance(layer_drop, int | float) or not (
             0.0 <= layer_drop < 1.0
         ):
