@@ -120,6 +120,12 @@ POINTS = {
     "lc_b0.5_scratch_sd_g0": _dynamic(0.5, gated_epochs=6, lr=0.1, budget_curriculum_epochs=3.0,
                                       self_distill_weight=0.7, gated_grad_scale=0.0,
                                       bn_recalibration_images=5000),
+    # The backbone's step halved (`backbone_grad_scale=0.5`): self-distillation sums two
+    # paths' losses, so at lr 0.1 the backbone takes about twice a static network's step while
+    # weight decay stays as is; at 0.5 the step is their mean, the static recipe's.
+    "lc_b0.5_scratch_sd_half": _dynamic(0.5, gated_epochs=6, lr=0.1,
+                                        budget_curriculum_epochs=3.0, self_distill_weight=0.7,
+                                        backbone_grad_scale=0.5, bn_recalibration_images=5000),
     # Trained looser, served tighter through the knob (the 0.5-trained model beat the
     # 0.35-trained one at every knob budget from 0.35 to 0.5).
     "lc_b0.6_scratch_sd": _dynamic(0.6, gated_epochs=6, lr=0.1, budget_curriculum_epochs=3.0,

@@ -70,6 +70,9 @@ class TrainConfig:
             backbone's weights (all but the gates') is multiplied by this (1: the plain
             sandwich rule; 0: the backbone learns from the full network only and the
             gated loss trains the gates); 0 <= scale <= 1.
+        backbone_grad_scale: with self-distillation, the backbone's whole gradient is
+            multiplied by this (1: the sum of both paths', about twice a static
+            network's step; 0.5: their mean, a static network's step); 0 < scale <= 1.
         budget_curriculum_epochs: phase 2's budget starts at 1.0 and tightens
             linearly to `budget` over this many epochs (0: off).
         bn_recalibration_images: after calibration, recompute BatchNorm statistics
@@ -125,6 +128,7 @@ class TrainConfig:
     distill_temperature: float = 4.0
     self_distill_weight: float = 0.0
     gated_grad_scale: float = 1.0
+    backbone_grad_scale: float = 1.0
     budget_curriculum_epochs: float = 0.0
     bn_recalibration_images: int = 0
     static_reference: bool = False
@@ -187,6 +191,11 @@ class TrainConfig:
                self.gated_grad_scale,
                "1 when self_distill_weight is 0 (only self-distillation has a second path "
                "to train the backbone)")
+        _check(_is_number(self.backbone_grad_scale) and 0 < self.backbone_grad_scale <= 1,
+               "backbone_grad_scale", self.backbone_grad_scale, "0 < backbone_grad_scale <= 1")
+        _check(self.backbone_grad_scale == 1 or self.self_distill_weight, "backbone_grad_scale",
+               self.backbone_grad_scale,
+               "1 when self_distill_weight is 0 (one path: lower lr instead)")
         _check(_is_number(self.distill_temperature) and self.distill_temperature > 0,
                "distill_temperature", self.distill_temperature, "a number > 0")
         for name in ("gate_downsampling", "static_reference"):

@@ -178,6 +178,7 @@ def _compile(model, optimizer, config, teacher=None):
     if config.self_distill_weight and model.gating != "none":
         extra = {"self_distill_weight": config.self_distill_weight,
                  "gated_grad_scale": config.gated_grad_scale,
+                 "backbone_grad_scale": config.backbone_grad_scale,
                  "distill_temperature": config.distill_temperature}
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"],
                   jit_compile=config.jit_compile, **extra)

@@ -191,7 +191,7 @@ def test_self_distillation_trains_the_full_network_beside_the_gated_one():
     assert _gated_kernel_change(0.7) > 1e-6
 
 
-def _one_step_deltas(gated_grad_scale):
+def _one_step_deltas(gated_grad_scale, backbone_grad_scale=1.0):
     """Weight changes after one plain SGD step (lr 1) of a self-distilled LC-Net."""
     keras.utils.set_random_seed(0)
     model = lcnet_tf.create_model("resnet8", gating="lc", budget=0.5, gate_noise=False)
@@ -199,7 +199,8 @@ def _one_step_deltas(gated_grad_scale):
     before = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
     model.compile(keras.optimizers.SGD(1.0),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  jit_compile=False, self_distill_weight=0.7, gated_grad_scale=gated_grad_scale)
+                  jit_compile=False, self_distill_weight=0.7, gated_grad_scale=gated_grad_scale,
+                  backbone_grad_scale=backbone_grad_scale)
     model.train_on_batch(IMAGES, LABELS)
     gate_ids = {id(w) for w in model.gate_variables()}
     deltas = {"backbone": [], "gates": []}
@@ -222,6 +223,38 @@ def test_gated_grad_scale_damps_only_the_gated_path_into_the_backbone():
     for d1, d0 in zip(plain["gates"], none["gates"], strict=True):
         np.testing.assert_allclose(d1, d0, atol=1e-6)
     assert max(float(np.abs(d).max()) for d in none["gates"]) > 1e-6
+
+
+@pytest.mark.parametrize("gated_grad_scale", [1.0, 0.0])
+def test_backbone_grad_scale_scales_the_backbone_step_only(gated_grad_scale):
+    full = _one_step_deltas(gated_grad_scale)
+    half = _one_step_deltas(gated_grad_scale, backbone_grad_scale=0.5)
+    # Plain SGD at lr 1: the step is the gradient, so the backbone's halves ...
+    for d1, d05 in zip(full["backbone"], half["backbone"], strict=True):
+        np.testing.assert_allclose(d05, d1 / 2, atol=1e-5)
+    assert max(float(np.abs(d).max()) for d in half["backbone"]) > 1e-4
+    # ... and the gates' does not.
+    for d1, d05 in zip(full["gates"], half["gates"], strict=True):
+        np.testing.assert_allclose(d05, d1, atol=1e-6)
+    assert max(float(np.abs(d).max()) for d in half["gates"]) > 1e-6
+
+
+def test_backbone_grad_scale_is_checked():
+    model = lcnet_tf.create_model("resnet8", gating="lc", budget=0.5)
+    for bad in (0.0, 1.5, -0.1, True, "0.5"):
+        with pytest.raises(ValueError, match="backbone_grad_scale"):
+            compiled(model, self_distill_weight=0.5, backbone_grad_scale=bad)
+    with pytest.raises(ValueError, match="backbone_grad_scale.*self-distillation"):
+        compiled(model, backbone_grad_scale=0.5)
+    with pytest.raises(ValueError, match="backbone_grad_scale"):
+        lcnet_tf.training.get_train_config("cpu", backbone_grad_scale=0.5, distill_weight=0.0)
+    with pytest.raises(ValueError, match="backbone_grad_scale"):
+        lcnet_tf.training.get_train_config("cpu", self_distill_weight=0.7, distill_weight=0.0,
+                                           backbone_grad_scale=0.0)
+    config = lcnet_tf.training.get_train_config(
+        "cpu", self_distill_weight=0.7, distill_weight=0.0, backbone_grad_scale=0.5
+    )
+    assert config.backbone_grad_scale == 0.5
 
 
 def test_gated_grad_scale_is_checked():

@@ -436,7 +436,7 @@ class GatedResNet(keras.Model):
     # FLOPs-aware training -----------------------------------------------------------------
     def compile(self, *args, budget="unchanged", teacher=None, distill_weight=0.5,
                 distill_temperature=4.0, self_distill_weight=0.0, gated_grad_scale=1.0,
-                **kwargs):
+                backbone_grad_scale=1.0, **kwargs):
         """`keras.Model.compile`, plus an optional `budget` override and distillation.
 
         Args:
@@ -466,6 +466,12 @@ class GatedResNet(keras.Model):
                 one (0: the gated loss trains the gates only). Measured at 0.5 on
                 CIFAR-10: worse than 1 (docs/results.md). The two paths' gradients
                 are then taken apart (same cost: their graphs only share weights).
+            backbone_grad_scale: with self-distillation, the backbone's whole gradient
+                (full path + `gated_grad_scale` x gated path) is multiplied by this,
+                0 < scale <= 1; the gates' gradient is not. Two paths' losses summed
+                give the backbone about twice a static network's step at the same
+                learning rate and weight decay: 0.5 makes its step their mean, the
+                step of static training. 1 (the default) keeps the sum.
             *args, **kwargs: as `keras.Model.compile`.
         """
         if budget != "unchanged":
@@ -493,8 +499,18 @@ class GatedResNet(keras.Model):
             raise _invalid("gated_grad_scale", gated_grad_scale,
                            "1 without self-distillation (self_distill_weight=0: the gated "
                            "loss is the backbone's only teacher)")
+        if isinstance(backbone_grad_scale, bool) or not isinstance(
+            backbone_grad_scale, int | float
+        ) or not 0.0 < backbone_grad_scale <= 1.0:
+            raise _invalid("backbone_grad_scale", backbone_grad_scale,
+                           "0 < backbone_grad_scale <= 1")
+        if backbone_grad_scale != 1.0 and not self_distill_weight:
+            raise _invalid("backbone_grad_scale", backbone_grad_scale,
+                           "1 without self-distillation (self_distill_weight=0: one path, "
+                           "scale the learning rate instead)")
         self._self_distill = _SelfDistillation(
-            float(self_distill_weight), float(distill_temperature), float(gated_grad_scale)
+            float(self_distill_weight), float(distill_temperature), float(gated_grad_scale),
+            float(backbone_grad_scale),
         ) if self_distill_weight else None
         if teacher is not None:
             if isinstance(distill_weight, bool) or not 0.0 <= distill_weight <= 1.0:
@@ -596,7 +612,8 @@ class GatedResNet(keras.Model):
 
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        split = self._self_distill is not None and self._self_distill.gated_grad_scale != 1.0
+        settings = self._self_distill
+        split = settings is not None and settings.gated_grad_scale != 1.0
         with tf.GradientTape(persistent=split) as tape:
             logits, gate_info = self(x, training=True, return_gate_info=True)
             # `compute_loss` returns the task loss already divided by the replica count.
@@ -626,6 +643,10 @@ class GatedResNet(keras.Model):
             del tape
         else:
             gradients = tape.gradient(loss, trainable_weights)
+        if settings is not None and settings.backbone_grad_scale != 1.0:
+            gradients = self._scale_backbone_gradients(
+                gradients, trainable_weights, settings.backbone_grad_scale
+            )
         self.optimizer.apply_gradients(zip(gradients, trainable_weights, strict=True))
         return self._step_logs(self.compute_metrics(x, y, logits, sample_weight=sample_weight))
 
@@ -651,6 +672,11 @@ class GatedResNet(keras.Model):
             else:
                 gradients.append(from_full + from_gated)
         return gradients
+
+    def _scale_backbone_gradients(self, gradients, weights, scale):
+        gate_ids = {id(weight) for weight in self.gate_variables()}
+        return [gradient if gradient is None or id(weight) in gate_ids else gradient * scale
+                for weight, gradient in zip(weights, gradients, strict=True)]
 
     def _distilled_loss(self, x, logits, task_loss):
         teacher, weight, temperature = self._distillation
@@ -692,9 +718,10 @@ class GatedResNet(keras.Model):
 class _SelfDistillation:
     """Self-distillation settings of `GatedResNet.compile`."""
 
-    def __init__(self, weight, temperature, gated_grad_scale):
+    def __init__(self, weight, temperature, gated_grad_scale, backbone_grad_scale):
         self.weight, self.temperature = weight, temperature
         self.gated_grad_scale = gated_grad_scale
+        self.backbone_grad_scale = backbone_grad_scale
 
 
 class _Distillation:
