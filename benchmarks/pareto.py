@@ -126,6 +126,16 @@ POINTS = {
     "lc_b0.5_scratch_sd_half": _dynamic(0.5, gated_epochs=6, lr=0.1,
                                         budget_curriculum_epochs=3.0, self_distill_weight=0.7,
                                         backbone_grad_scale=0.5, bn_recalibration_images=5000),
+    # The best recipe without the per-block target-rate term (`target_rate_weight=0`): that term
+    # pulls every gated block to one uniform execution rate, and in the self-distilled models
+    # blocks the gated network has no use for (stage 1 blocks 2-3: learned scale 0.01-0.12 in
+    # `lc_b0.5_scratch_sd_g0`, 0.09 in `lc_b0.5_scratch_sd`) still run on ~40% of images, scaled
+    # to nearly nothing: FLOPs paid for no output, and a full network made shallower. Without
+    # the term the budget penalty alone sets the total and each block its own rate; whether
+    # the gates stay per-image is read from the rates and the CV of per-image FLOPs.
+    "lc_b0.5_scratch_sd_tr0": _dynamic(0.5, gated_epochs=6, lr=0.1,
+                                       budget_curriculum_epochs=3.0, self_distill_weight=0.7,
+                                       target_rate_weight=0.0, bn_recalibration_images=5000),
     # Trained looser, served tighter through the knob (the 0.5-trained model beat the
     # 0.35-trained one at every knob budget from 0.35 to 0.5).
     "lc_b0.6_scratch_sd": _dynamic(0.6, gated_epochs=6, lr=0.1, budget_curriculum_epochs=3.0,
