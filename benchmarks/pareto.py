@@ -6,8 +6,9 @@
 Every point is trained on one schedule of `--epochs` (E) epochs in total: a static point
 trains E epochs (the library's static recipe, `run_training` with `gating="none"`); a dynamic
 point starts from a static parent trained E - G epochs (G = `--gated_epochs`, the split is
-the point's `gated_epochs` if it sets one) and trains G gated epochs, then calibrates. A
-parent is shared by the dynamic points that use it. Each run lives in its own workdir under
+the point's `gated_epochs` if it sets one; "all" for the points gated from scratch, G = E,
+with their budget curriculum over the first half of G) and trains G gated epochs, then
+calibrates. A parent is shared by the dynamic points that use it. Each run lives in its own workdir under
 `--out` (`static_<name>_e<E>_s<seed>`, `parent_<model>..._e<S>_s<seed>`,
 `<name>_e<E>_s<seed>`) and is reused when it exists: killed or extended with more points,
 the same command resumes, and a later session adds points instead of redoing them.
@@ -65,6 +66,13 @@ def _dynamic(budget, gating="lc", model="resnet20", parent=None, reuse=None, **o
             "parent": parent or {}, "reuse": reuse, "overrides": overrides}
 
 
+def _scratch(budget, **overrides):
+    """A dynamic point gated from the first step (no parent): the whole schedule at the
+    static recipe's peak lr, the budget tightening from 1.0 over the first half."""
+    return _dynamic(budget, gated_epochs="all", lr=0.1, budget_curriculum_fraction=0.5,
+                    **overrides)
+
+
 # Levers measured in docs/results.md; "kd" = distillation from the parent, "cur" = budget
 # curriculum, "bn" = BatchNorm recalibration, "ld" = parent trained with layer drop.
 LEVERS = {
@@ -96,35 +104,29 @@ POINTS = {
     "lc_b0.7_kd_cur": _dynamic(0.7, **LEVERS["kd"], **LEVERS["cur"]),
     # Gated from the first step (no parent, no teacher): the whole schedule at the static
     # phase's peak lr, the budget tightening over the first half.
-    "lc_b0.5_scratch": _dynamic(0.5, gated_epochs=6, lr=0.1, budget_curriculum_epochs=3.0),
-    "lc_b0.4_scratch": _dynamic(0.4, gated_epochs=6, lr=0.1, budget_curriculum_epochs=3.0),
-    "lc_b0.5_scratch_bn": _dynamic(0.5, reuse="lc_b0.5_scratch", gated_epochs=6, lr=0.1,
-                                   budget_curriculum_epochs=3.0, **LEVERS["bn"]),
+    "lc_b0.5_scratch": _scratch(0.5),
+    "lc_b0.4_scratch": _scratch(0.4),
+    "lc_b0.5_scratch_bn": _scratch(0.5, reuse="lc_b0.5_scratch", **LEVERS["bn"]),
     # + self-distillation (sandwich rule): every step also trains the full network (gates
     # open), the gated one learns from it; BN statistics recomputed for the gated network.
-    "lc_b0.5_scratch_sd": _dynamic(0.5, gated_epochs=6, lr=0.1, budget_curriculum_epochs=3.0,
-                                   self_distill_weight=0.7, bn_recalibration_images=5000),
+    "lc_b0.5_scratch_sd": _scratch(0.5, self_distill_weight=0.7, bn_recalibration_images=5000),
     # The same recipe where the static frontier is steepest (between ResNet-8 and x0.625).
-    "lc_b0.35_scratch_sd": _dynamic(0.35, gated_epochs=6, lr=0.1, budget_curriculum_epochs=3.0,
-                                    self_distill_weight=0.7, bn_recalibration_images=5000),
+    "lc_b0.35_scratch_sd": _scratch(0.35, self_distill_weight=0.7, bn_recalibration_images=5000),
     # Self-distillation with the gated path's gradient into the backbone halved
     # (`gated_grad_scale`): the open-gate backbone of `lc_b0.5_scratch_sd` is 78.13%, below a
     # static ResNet-20's, and tighter budgets drag it further.
-    "lc_b0.5_scratch_sd_g0.5": _dynamic(0.5, gated_epochs=6, lr=0.1, budget_curriculum_epochs=3.0,
-                                        self_distill_weight=0.7, gated_grad_scale=0.5,
+    "lc_b0.5_scratch_sd_g0.5": _scratch(0.5, self_distill_weight=0.7, gated_grad_scale=0.5,
                                         bn_recalibration_images=5000),
     # The gated path's gradient kept out of the backbone altogether: the backbone is trained by
     # the full path alone, as a static ResNet-20 (80.23%) is; the gates learn on it. If its full
     # network is still near 78% (78.13% at scale 1, 77.93% at 0.5, 78.31% with a plain full
     # path), the gated gradient is cleared as the cause of the 2-point gap.
-    "lc_b0.5_scratch_sd_g0": _dynamic(0.5, gated_epochs=6, lr=0.1, budget_curriculum_epochs=3.0,
-                                      self_distill_weight=0.7, gated_grad_scale=0.0,
+    "lc_b0.5_scratch_sd_g0": _scratch(0.5, self_distill_weight=0.7, gated_grad_scale=0.0,
                                       bn_recalibration_images=5000),
     # The backbone's step halved (`backbone_grad_scale=0.5`): self-distillation sums two
     # paths' losses, so at lr 0.1 the backbone takes about twice a static network's step while
     # weight decay stays as is; at 0.5 the step is their mean, the static recipe's.
-    "lc_b0.5_scratch_sd_half": _dynamic(0.5, gated_epochs=6, lr=0.1,
-                                        budget_curriculum_epochs=3.0, self_distill_weight=0.7,
+    "lc_b0.5_scratch_sd_half": _scratch(0.5, self_distill_weight=0.7,
                                         backbone_grad_scale=0.5, bn_recalibration_images=5000),
     # The best recipe without the per-block target-rate term (`target_rate_weight=0`): that term
     # pulls every gated block to one uniform execution rate, and in the self-distilled models
@@ -133,30 +135,25 @@ POINTS = {
     # to nearly nothing: FLOPs paid for no output, and a full network made shallower. Without
     # the term the budget penalty alone sets the total and each block its own rate; whether
     # the gates stay per-image is read from the rates and the CV of per-image FLOPs.
-    "lc_b0.5_scratch_sd_tr0": _dynamic(0.5, gated_epochs=6, lr=0.1,
-                                       budget_curriculum_epochs=3.0, self_distill_weight=0.7,
+    "lc_b0.5_scratch_sd_tr0": _scratch(0.5, self_distill_weight=0.7,
                                        target_rate_weight=0.0, bn_recalibration_images=5000),
     # Trained looser, served tighter through the knob (the 0.5-trained model beat the
     # 0.35-trained one at every knob budget from 0.35 to 0.5).
-    "lc_b0.6_scratch_sd": _dynamic(0.6, gated_epochs=6, lr=0.1, budget_curriculum_epochs=3.0,
-                                   self_distill_weight=0.7, bn_recalibration_images=5000),
+    "lc_b0.6_scratch_sd": _scratch(0.6, self_distill_weight=0.7, bn_recalibration_images=5000),
     # The frontier's best static network as the parent: ResNet-14 is above the line from x0.5 to
     # ResNet-20 (79.42% at 26.4 MFLOPs) while the self-distilled ResNet-20's full network is
     # below it (78.13% at 40.6): gate the parent that is itself on the frontier, loosely.
-    "lc14_b0.7_scratch_sd": _dynamic(0.7, model="resnet14", gated_epochs=6, lr=0.1,
-                                     budget_curriculum_epochs=3.0, self_distill_weight=0.7,
+    "lc14_b0.7_scratch_sd": _scratch(0.7, model="resnet14", self_distill_weight=0.7,
                                      bn_recalibration_images=5000),
     # The best recipe with a plain forced-open path (`plain_open_path`): the full network
     # self-distillation trains is the backbone without the gates' block scales and channel
     # saliency, which in `lc_b0.5_scratch_sd` averaged 0.09-0.84 and made it in effect shallower
     # (its open network 78.13% against a static ResNet-20's 80.23%). Measured in session 9:
     # 76.85%, worse, and its open network 78.31%: not the cause.
-    "lc_b0.5_scratch_sd_plain": _dynamic(0.5, gated_epochs=6, lr=0.1,
-                                         budget_curriculum_epochs=3.0, self_distill_weight=0.7,
+    "lc_b0.5_scratch_sd_plain": _scratch(0.5, self_distill_weight=0.7,
                                          bn_recalibration_images=5000,
                                          model_overrides={"plain_open_path": True}),
-    "lc_b0.4_scratch_sd": _dynamic(0.4, gated_epochs=6, lr=0.1, budget_curriculum_epochs=3.0,
-                                   self_distill_weight=0.7, bn_recalibration_images=5000),
+    "lc_b0.4_scratch_sd": _scratch(0.4, self_distill_weight=0.7, bn_recalibration_images=5000),
     # Self-distillation after a static parent (E - G static epochs, G gated): the full path
     # keeps training on the labels while the gates learn, so the post-hoc recipe no longer
     # trades the parent's accuracy for gates (`lc_b0.5_kd_cur`'s open network fell 4 points).
@@ -209,6 +206,25 @@ def _run(config, workdir, log_name):
     return metrics
 
 
+def point_schedule(spec, epochs, default_gated):
+    """A dynamic point's gated epochs G and its config overrides on a schedule of E epochs.
+
+    The point may set `gated_epochs` (an int, or "all": G = E, gated from scratch) and
+    `budget_curriculum_fraction` (the budget curriculum over that fraction of G, so a
+    scratch recipe keeps its shape on a longer schedule); otherwise G = `default_gated`.
+    """
+    overrides = dict(spec["overrides"])
+    gated = overrides.pop("gated_epochs", default_gated)
+    gated = epochs if gated == "all" else gated
+    if not isinstance(gated, int) or not 0 < gated <= epochs:
+        raise app.UsageError(f"gated epochs {gated!r}: expected 1..--epochs ({epochs}) or "
+                             "\"all\"")
+    fraction = overrides.pop("budget_curriculum_fraction", None)
+    if fraction is not None:
+        overrides["budget_curriculum_epochs"] = fraction * gated
+    return gated, overrides
+
+
 def train_point(name, seed):
     """Trains (or reuses) one point; returns `(workdir, metrics, epochs)` or None if missing."""
     spec = POINTS[name]
@@ -219,10 +235,8 @@ def train_point(name, seed):
         config = _base_config(model=spec["model"], gating="none", static_epochs=epochs,
                               seed=seed, **spec["overrides"])
     else:
-        gated = spec["overrides"].get("gated_epochs", FLAGS.gated_epochs)
+        gated, overrides = point_schedule(spec, epochs, FLAGS.gated_epochs)
         static_epochs = epochs - gated
-        if static_epochs < 0:
-            raise app.UsageError(f"--gated_epochs {gated} > --epochs {epochs}")
         parent_dir = out / f"parent_{spec['model']}{_tag(spec['parent'])}_e{static_epochs}_s{seed}"
         if static_epochs:
             parent_config = _base_config(model=spec["model"], gating="none",
@@ -232,7 +246,6 @@ def train_point(name, seed):
                 return None
             _run(parent_config, parent_dir, "parent")
         workdir = out / f"{name}_e{epochs}_s{seed}"
-        overrides = {k: v for k, v in spec["overrides"].items() if k != "gated_epochs"}
         config = _base_config(
             model=spec["model"], gating=spec["gating"], budget=spec["budget"], epochs=gated,
             static_epochs=static_epochs, seed=seed,
@@ -392,12 +405,16 @@ def main(argv):
                 continue
             workdir, metrics, epochs = trained
             spec = POINTS[name]
+            gated, settings = 0, dict(spec["overrides"])
+            if spec["kind"] == "dynamic":  # As trained on this schedule ("all" resolved).
+                gated, settings = point_schedule(spec, epochs, FLAGS.gated_epochs)
+                if "gated_epochs" in spec["overrides"]:
+                    settings = {"gated_epochs": gated, **settings}
             record = {
                 "name": name, "kind": spec["kind"], "model": spec["model"],
                 "gating": spec["gating"], "budget": spec.get("budget"), "epochs": epochs,
-                "gated_epochs": (spec["overrides"].get("gated_epochs", FLAGS.gated_epochs)
-                                 if spec["kind"] == "dynamic" else 0),
-                "seed": seed, "settings": {**spec["overrides"],
+                "gated_epochs": gated,
+                "seed": seed, "settings": {**settings,
                                            **{f"parent_{k}": v
                                               for k, v in spec.get("parent", {}).items()}},
                 "mflops": metrics["mean_flops"] / 1e6,

@@ -1,0 +1,41 @@
+"""benchmarks/pareto.py's point table: schedule-relative dynamic points resolve per --epochs."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("pareto_script", REPO / "benchmarks/pareto.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_scratch_point_is_gated_for_the_whole_schedule_with_a_half_curriculum(script):
+    spec = script.POINTS["lc_b0.5_scratch_sd"]
+    # E = 6 gives what the cached E = 6 runs were trained with ...
+    assert script.point_schedule(spec, 6, 2) == (6, {
+        "lr": 0.1, "self_distill_weight": 0.7, "bn_recalibration_images": 5000,
+        "budget_curriculum_epochs": 3.0})
+    # ... and a longer schedule keeps the recipe's shape instead of gaining a static phase.
+    gated, overrides = script.point_schedule(spec, 12, 2)
+    assert gated == 12 and overrides["budget_curriculum_epochs"] == 6.0
+    assert "gated_epochs" not in overrides and "budget_curriculum_fraction" not in overrides
+
+
+def test_a_post_hoc_point_takes_the_default_split_or_its_own(script):
+    assert script.point_schedule(script.POINTS["lc_b0.5_kd_cur"], 6, 2)[0] == 2
+    assert script.point_schedule(script.POINTS["lc_b0.5_kd_cur_g4"], 6, 2)[0] == 4
+    assert script.point_schedule(script.POINTS["lc_b0.5_kd_cur"], 6, 4)[0] == 4
+
+
+def test_a_split_longer_than_the_schedule_is_refused(script):
+    with pytest.raises(script.app.UsageError, match="gated epochs 4"):
+        script.point_schedule(script.POINTS["lc_b0.5_kd_cur_g4"], 3, 2)
+    with pytest.raises(script.app.UsageError, match="gated epochs 7"):
+        script.point_schedule(script.POINTS["lc_b0.5_kd_cur"], 6, 7)
