@@ -8,8 +8,8 @@ trains E epochs (the library's static recipe, `run_training` with `gating="none"
 point starts from a static parent trained E - G epochs (G = `--gated_epochs`, the split is
 the point's `gated_epochs` if it sets one; "all" for the points gated from scratch, G = E,
 with their budget curriculum over the first half of G) and trains G gated epochs, then
-calibrates. A parent is shared by the dynamic points that use it. Each run lives in its own workdir under
-`--out` (`static_<name>_e<E>_s<seed>`, `parent_<model>..._e<S>_s<seed>`,
+calibrates. A parent is shared by the dynamic points that use it. Each run lives in its own
+workdir under `--out` (`static_<name>_e<E>_s<seed>`, `parent_<model>..._e<S>_s<seed>`,
 `<name>_e<E>_s<seed>`) and is reused when it exists: killed or extended with more points,
 the same command resumes, and a later session adds points instead of redoing them.
 
