@@ -132,7 +132,7 @@ POINTS = {
     # The best recipe without the per-block target-rate term (`target_rate_weight=0`): that term
     # pulls every gated block to one uniform execution rate, and in the self-distilled models
     # blocks the gated network has no use for (stage 1 blocks 2-3: learned scale 0.01-0.12 in
-    # `lc_b0.5_scratch_sd_g0`, 0.09 in `lc_b0.5_scratch_sd`) still run on ~40% of images, scaled
+    # `lc_b0.5_scratch_sd_g0`, 0.09 in `lc_b0.5_scratch_sd`) still run on 17-41% of images, scaled
     # to nearly nothing: FLOPs paid for no output, and a full network made shallower. Without
     # the term the budget penalty alone sets the total and each block its own rate; whether
     # the gates stay per-image is read from the rates and the CV of per-image FLOPs. Measured in

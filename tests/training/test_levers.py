@@ -239,37 +239,27 @@ def test_backbone_grad_scale_scales_the_backbone_step_only(gated_grad_scale):
     assert max(float(np.abs(d).max()) for d in half["gates"]) > 1e-6
 
 
-def test_backbone_grad_scale_is_checked():
+@pytest.mark.parametrize("name, bads, good", [
+    # The gated path's share may be 0 (gates only); the backbone's whole step may not.
+    ("gated_grad_scale", (1.5, -0.1, True, "0.5"), 0.25),
+    ("backbone_grad_scale", (0.0, 1.5, -0.1, True, "0.5"), 0.5),
+])
+def test_self_distillation_gradient_scales_are_checked(name, bads, good):
     model = lcnet_tf.create_model("resnet8", gating="lc", budget=0.5)
-    for bad in (0.0, 1.5, -0.1, True, "0.5"):
-        with pytest.raises(ValueError, match="backbone_grad_scale"):
-            compiled(model, self_distill_weight=0.5, backbone_grad_scale=bad)
-    with pytest.raises(ValueError, match="backbone_grad_scale.*self-distillation"):
-        compiled(model, backbone_grad_scale=0.5)
-    with pytest.raises(ValueError, match="backbone_grad_scale"):
-        lcnet_tf.training.get_train_config("cpu", backbone_grad_scale=0.5, distill_weight=0.0)
-    with pytest.raises(ValueError, match="backbone_grad_scale"):
-        lcnet_tf.training.get_train_config("cpu", self_distill_weight=0.7, distill_weight=0.0,
-                                           backbone_grad_scale=0.0)
+    for bad in bads:
+        with pytest.raises(ValueError, match=name):
+            compiled(model, self_distill_weight=0.5, **{name: bad})
+        with pytest.raises(ValueError, match=name):
+            lcnet_tf.training.get_train_config("cpu", self_distill_weight=0.7,
+                                               distill_weight=0.0, **{name: bad})
+    with pytest.raises(ValueError, match=f"{name}.*self-distillation"):
+        compiled(model, **{name: good})
+    with pytest.raises(ValueError, match=name):
+        lcnet_tf.training.get_train_config("cpu", distill_weight=0.0, **{name: good})
     config = lcnet_tf.training.get_train_config(
-        "cpu", self_distill_weight=0.7, distill_weight=0.0, backbone_grad_scale=0.5
+        "cpu", self_distill_weight=0.7, distill_weight=0.0, **{name: good}
     )
-    assert config.backbone_grad_scale == 0.5
-
-
-def test_gated_grad_scale_is_checked():
-    model = lcnet_tf.create_model("resnet8", gating="lc", budget=0.5)
-    for bad in (1.5, -0.1, True, "0.5"):
-        with pytest.raises(ValueError, match="gated_grad_scale"):
-            compiled(model, self_distill_weight=0.5, gated_grad_scale=bad)
-    with pytest.raises(ValueError, match="gated_grad_scale.*self-distillation"):
-        compiled(model, gated_grad_scale=0.5)
-    with pytest.raises(ValueError, match="gated_grad_scale"):
-        lcnet_tf.training.get_train_config("cpu", gated_grad_scale=0.5, distill_weight=0.0)
-    config = lcnet_tf.training.get_train_config(
-        "cpu", self_distill_weight=0.7, distill_weight=0.0, gated_grad_scale=0.25
-    )
-    assert config.gated_grad_scale == 0.25
+    assert getattr(config, name) == good
 
 
 def test_self_distillation_settings_are_checked():

@@ -659,21 +659,16 @@ class GatedResNet(keras.Model):
     def _split_gradients(self, tape, full_loss, gated_loss, weights):
         # full + scale * gated for the backbone, full + gated for the gates (the full path
         # uses their block scales and channel saliency too, unless `plain_open_path`).
-        scale = self._self_distill.gated_grad_scale
-        gate_ids = {id(weight) for weight in self.gate_variables()}
         full = tape.gradient(full_loss, weights)
-        gated = tape.gradient(gated_loss, weights)
-        gradients = []
-        for weight, from_full, from_gated in zip(weights, full, gated, strict=True):
-            if from_gated is not None and id(weight) not in gate_ids:
-                from_gated = from_gated * scale
-            if from_full is None or from_gated is None:
-                gradients.append(from_gated if from_full is None else from_full)
-            else:
-                gradients.append(from_full + from_gated)
-        return gradients
+        gated = self._scale_backbone_gradients(
+            tape.gradient(gated_loss, weights), weights, self._self_distill.gated_grad_scale
+        )
+        return [from_gated if from_full is None else from_full if from_gated is None
+                else from_full + from_gated
+                for from_full, from_gated in zip(full, gated, strict=True)]
 
     def _scale_backbone_gradients(self, gradients, weights, scale):
+        """`gradients` with every non-gate weight's multiplied by `scale`."""
         gate_ids = {id(weight) for weight in self.gate_variables()}
         return [gradient if gradient is None or id(weight) in gate_ids else gradient * scale
                 for weight, gradient in zip(weights, gradients, strict=True)]
