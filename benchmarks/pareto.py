@@ -73,6 +73,21 @@ def _scratch(budget, **overrides):
                     **overrides)
 
 
+def _cascade(stages, budget, confidence="margin", ensemble=True,
+             knob=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2)):
+    """A cascade of static points (`lcnet_tf.models.Cascade`): each stage is a static point
+    trained on the schedule as its own point (no extra training); the first runs on every
+    image, the next on the images it is unsure of. `budget` and the `knob` budgets are
+    fractions of the last stage's FLOPs (its "backbone")."""
+    return {"kind": "dynamic", "model": "+".join(stages), "gating": "cascade",
+            "budget": budget, "stages": list(stages), "parent": {}, "reuse": None,
+            "knob_budgets": list(knob),
+            "overrides": {"confidence": confidence, "ensemble": ensemble}}
+
+
+# Training images (un-augmented) a cascade's thresholds are calibrated on.
+CASCADE_CALIBRATION_IMAGES = 5000
+
 # Levers measured in docs/results.md; "kd" = distillation from the parent, "cur" = budget
 # curriculum, "bn" = BatchNorm recalibration, "ld" = parent trained with layer drop.
 LEVERS = {
@@ -169,6 +184,14 @@ POINTS = {
     "lc_b0.5_kd_cur_g4": _dynamic(0.5, gated_epochs=4, **LEVERS["kd"], **LEVERS["cur"]),
     "lc_b0.3_kd_cur": _dynamic(0.3, **LEVERS["kd"], **LEVERS["cur"]),
     "lc32_b0.4_kd_cur": _dynamic(0.4, model="resnet32", **LEVERS["kd"], **LEVERS["cur"]),
+    # Cascades (session 11): a thin ResNet-20 on every image, a wider static network on the
+    # images whose top-2 probability margin is low, the two predictions averaged there. The
+    # pair, the margin rule, the averaging and the budget were chosen on seed 0's cached
+    # statics (docs/results.md); other seeds test the choice.
+    "cascade_w0.5_w0.75_b0.75": _cascade(["resnet20_w0.5", "resnet20_w0.75"], 0.75),
+    "cascade_w0.5_r14_b0.65": _cascade(["resnet20_w0.5", "resnet14"], 0.65),
+    "cascade_w0.5_r20_b0.45": _cascade(["resnet20_w0.5", "resnet20"], 0.45,
+                                       knob=(0.3, 0.4, 0.5, 0.6, 0.7, 0.8)),
 }
 
 
@@ -227,11 +250,126 @@ def point_schedule(spec, epochs, default_gated):
     return gated, overrides
 
 
+def _cascade_config(spec):
+    return {"stages": spec["stages"], "budget": spec["budget"], **spec["overrides"],
+            "calibration_images": CASCADE_CALIBRATION_IMAGES, "epochs": FLAGS.epochs,
+            "dataset": FLAGS.dataset}
+
+
+def build_cascade(name, seed):
+    """Builds a cascade point from its trained stages (trained first if missing), calibrates
+    it to its budget on training images and measures it on the test set (cached)."""
+    spec = POINTS[name]
+    workdir = Path(FLAGS.out) / f"{name}_e{FLAGS.epochs}_s{seed}"
+    config = _cascade_config(spec)
+    if (workdir / "metrics.json").exists():
+        cached = json.loads((workdir / "config.json").read_text())
+        if cached != config:
+            raise app.UsageError(f"{workdir} was built with {cached}, not {config}: "
+                                 "remove it or use another --out")
+        return workdir, json.loads((workdir / "metrics.json").read_text()), FLAGS.epochs
+    members = [train_point(stage, seed) for stage in spec["stages"]]
+    if any(member is None for member in members):
+        return None
+    import keras
+
+    from lcnet_tf import data as data_lib
+    from lcnet_tf.models.cascade import (
+        Cascade,
+        calibrate_cascade,
+        cascade_report,
+        stage_predictions,
+    )
+
+    stages = []
+    for index, (stage_name, (stage_dir, _, _)) in enumerate(zip(spec["stages"], members,
+                                                                 strict=True)):
+        model = keras.saving.load_model(stage_dir / "model.keras", compile=False)
+        model.name = f"stage{index}_{stage_name.replace('.', 'p')}"
+        stages.append(model)
+    cascade = Cascade(stages, confidence=spec["overrides"]["confidence"],
+                      ensemble=spec["overrides"]["ensemble"], name=name.replace(".", "p"))
+    builder = data_lib.resolve_dataset(FLAGS.dataset)
+    calibration = stage_predictions(cascade, data_lib.make_dataset(
+        builder, "train", batch_size=500, training=False, take=CASCADE_CALIBRATION_IMAGES,
+        cache=False))
+    test = stage_predictions(cascade, data_lib.make_dataset(
+        builder, "test", batch_size=500, training=False, cache=False))
+    calibrated = calibrate_cascade(cascade, None, spec["budget"], predictions=calibration)
+    report = cascade_report(cascade, predictions=test)
+    workdir.mkdir(parents=True, exist_ok=True)
+    arrays = {}
+    for split, (probabilities, flops, labels) in (("calibration", calibration), ("test", test)):
+        for index, (stage_probabilities, stage_flops) in enumerate(zip(probabilities, flops,
+                                                                       strict=True)):
+            arrays[f"{split}_probabilities_{index}"] = stage_probabilities
+            arrays[f"{split}_flops_{index}"] = stage_flops
+        arrays[f"{split}_labels"] = labels
+    np.savez_compressed(workdir / "predictions.npz", **arrays)
+    cascade.save(workdir / "model.keras")
+    metrics = {
+        "test_accuracy": report["test_accuracy"], "mean_flops": report["mean_flops"],
+        "flops_ratio": report["flops_ratio"], "backbone_flops": report["reference_flops"],
+        "flops_cv": report["flops_cv"], "per_block_rate": report["stage_rates"],
+        "thresholds": calibrated["thresholds"], "calibration": calibrated,
+        "phases": {f"stage{index}_{stage}": {"seconds": sum(
+            p.get("seconds", 0) for p in metrics_.get("phases", {}).values()
+            if isinstance(p, dict))}
+            for index, (stage, (_, metrics_, _)) in enumerate(zip(spec["stages"], members,
+                                                                  strict=True))},
+    }
+    (workdir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (workdir / "config.json").write_text(json.dumps(config, indent=2))
+    print(f"[pareto] {workdir.name}: {report['test_accuracy']:.4f} at "
+          f"{report['mean_flops'] / 1e6:.2f} MFLOPs (stage rates {report['stage_rates']})",
+          flush=True)
+    return workdir, metrics, FLAGS.epochs
+
+
+def _cascade_predictions(workdir, split):
+    with np.load(Path(workdir) / "predictions.npz") as arrays:
+        count = len([k for k in arrays.files if k.startswith(f"{split}_probabilities_")])
+        return ([arrays[f"{split}_probabilities_{i}"] for i in range(count)],
+                [arrays[f"{split}_flops_{i}"] for i in range(count)],
+                arrays[f"{split}_labels"])
+
+
+def cascade_knob_curve(workdir, budgets):
+    """A cascade's test accuracy at other budgets (recalibrated on the same training images,
+    from the cached stage outputs; cached in knob.json)."""
+    import keras
+
+    from lcnet_tf.models.cascade import calibrate_cascade, cascade_report
+
+    cache = Path(workdir) / "knob.json"
+    curve = json.loads(cache.read_text()) if cache.exists() else {}
+    todo = [b for b in budgets if f"{b:g}" not in curve]
+    if todo:
+        cascade = keras.saving.load_model(Path(workdir) / "model.keras", compile=False)
+        calibration = _cascade_predictions(workdir, "calibration")
+        test = _cascade_predictions(workdir, "test")
+        flops = cascade.stage_flops
+        for budget in todo:
+            if not flops[0] / flops[-1] <= budget <= sum(flops) / flops[-1]:
+                curve[f"{budget:g}"] = None
+                continue
+            calibrate_cascade(cascade, None, budget, predictions=calibration)
+            report = cascade_report(cascade, predictions=test)
+            curve[f"{budget:g}"] = {"budget": budget, "test_accuracy": report["test_accuracy"],
+                                    "flops_ratio": report["flops_ratio"],
+                                    "mflops": report["mean_flops"] / 1e6,
+                                    "stage_rates": report["stage_rates"]}
+        cache.write_text(json.dumps(curve, indent=2))
+    return [curve[f"{b:g}"] for b in budgets if curve.get(f"{b:g}")]
+
+
 def train_point(name, seed):
     """Trains (or reuses) one point; returns `(workdir, metrics, epochs)` or None if missing."""
     spec = POINTS[name]
     out = Path(FLAGS.out)
     epochs = FLAGS.epochs
+    if spec["gating"] == "cascade":
+        return build_cascade(name, seed)
     if spec["kind"] == "static":
         workdir = out / f"static_{name}_e{epochs}_s{seed}"
         config = _base_config(model=spec["model"], gating="none", static_epochs=epochs,
@@ -408,7 +546,9 @@ def main(argv):
             workdir, metrics, epochs = trained
             spec = POINTS[name]
             gated, settings = 0, dict(spec["overrides"])
-            if spec["kind"] == "dynamic":  # As trained on this schedule ("all" resolved).
+            if spec["gating"] == "cascade":  # Stages trained as static points.
+                settings = {"stages": spec["stages"], **spec["overrides"]}
+            elif spec["kind"] == "dynamic":  # As trained on this schedule ("all" resolved).
                 gated, settings = point_schedule(spec, epochs, FLAGS.gated_epochs)
                 if "gated_epochs" in spec["overrides"]:
                     settings = {"gated_epochs": gated, **settings}
@@ -464,6 +604,9 @@ def main(argv):
     budgets = [float(b) for b in FLAGS.knob_budgets if b]
     for record in records:
         wanted = FLAGS.knob_points is None or record["name"] in FLAGS.knob_points
+        if record["gating"] == "cascade" and budgets and wanted:
+            record["knob"] = cascade_knob_curve(record["workdir"],
+                                                POINTS[record["name"]]["knob_budgets"])
         if record["kind"] == "dynamic" and budgets and wanted and record["gating"] in (
             "layer", "lc"
         ):

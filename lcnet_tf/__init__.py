@@ -3,7 +3,9 @@
 from lcnet_tf import data, export, flops, layers, ops, training
 from lcnet_tf.gate_control import set_gate_override
 from lcnet_tf.models import (
+    Cascade,
     GatedResNet,
+    calibrate_cascade,
     create_model,
     from_keras_application,
     get_preset,
@@ -13,7 +15,9 @@ from lcnet_tf.models import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Cascade",
     "GatedResNet",
+    "calibrate_cascade",
     "create_model",
     "data",
     "export",

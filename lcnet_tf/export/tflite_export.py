@@ -19,7 +19,6 @@ from ai_edge_litert import schema_py_generated as tflite_schema
 from ai_edge_litert.tools import flatbuffer_utils
 
 from lcnet_tf import compat
-from lcnet_tf.deployment import export_contract
 from lcnet_tf.export import int8_boundaries
 from lcnet_tf.export.tflite_inspect import TFLiteModelError, read_tflite_bytes, summarize_tflite
 from lcnet_tf.gate_control import gate_layers
@@ -84,18 +83,26 @@ def expected_if_ops(model):
     """Number of IF ops the batch-1 graph of `model` must contain
     (`ExportContract.if_ops`: one per block with a block gate, plus one per channel group
     of every block with a channel gate)."""
-    return export_contract(model).if_ops
+    return model.export_contract().if_ops
+
+
+def _exported_networks(model):
+    """The GatedResNets inside `model`: itself, or a `Cascade`'s stages."""
+    stages = getattr(model, "stages", None)
+    return list(stages) if isinstance(model, keras.Model) and stages is not None else [model]
 
 
 def _check_model(model):
-    if not (isinstance(model, keras.Model) and hasattr(model, "blocks") and hasattr(
-        model, "cost_table"
-    )):
+    networks = _exported_networks(model)
+    if not all(isinstance(network, keras.Model) and hasattr(network, "blocks")
+               and hasattr(network, "cost_table") for network in networks):
         raise ExportError(
             "Invalid value for `model`: expected an lcnet_tf GatedResNet (e.g. from "
-            f"`lcnet_tf.create_model`). Received: {type(model).__name__}"
+            "`lcnet_tf.create_model`) or a `lcnet_tf.models.Cascade` of them. "
+            f"Received: {type(model).__name__}"
         )
-    forced = sorted({gate.override for gate in gate_layers(model) if gate.override is not None})
+    forced = sorted({gate.override for network in networks for gate in gate_layers(network)
+                     if gate.override is not None})
     if forced:
         raise ExportError(
             f"Invalid value for `model`: its gates are forced {forced[0]!r} by "
@@ -227,7 +234,7 @@ def _float_gate_nodes(calibrated, contract):
 def gate_dense_layer_count(model):
     """Dense layers of the gate networks of `model` (float FULLY_CONNECTED ops in int8;
     `ExportContract.gate_dense_layers`)."""
-    return export_contract(model).gate_dense_layers
+    return model.export_contract().gate_dense_layers
 
 
 def remove_force_input(content):
@@ -265,8 +272,9 @@ def _text(value):
 
 
 def to_tflite(model, path=None, *, quantize="none", representative_data=None,
-              input_dtype="float32", check=True, int8_if_boundaries=True, force_input=False):
-    """Converts a GatedResNet to a builtins-only TFLite model that skips gated work.
+              input_dtype="float32", check=True, int8_if_boundaries=None, force_input=False):
+    """Converts a GatedResNet (or a `Cascade` of them) to a builtins-only TFLite model that
+    skips gated work.
 
     The graph runs one image (batch 1). Gated blocks and channel groups become
     IF ops; Flex (select TF) ops are not allowed, so a graph that needs one
@@ -282,7 +290,9 @@ def to_tflite(model, path=None, *, quantize="none", representative_data=None,
         (1, blocks), `realized_flops` (1,), all float32.
 
     Args:
-        model: a `GatedResNet` (any gating, including "none").
+        model: a `GatedResNet` (any gating, including "none"), or a `Cascade` (each
+            escalation is one more IF; `gate` is then (1, stages), 1 where a stage ran, and
+            `force_gates_open` runs every stage).
         path: where to write the `.tflite`; None to only return the bytes.
         quantize: "none" (float32), "fp16" (float16 weights), "dynamic"
             (int8 weights, float activations) or "int8" (full integer ops with
@@ -295,7 +305,9 @@ def to_tflite(model, path=None, *, quantize="none", representative_data=None,
         int8_if_boundaries: for "int8": feature maps cross IF boundaries as
             int8 and the gates pool int8 maps (`lcnet_tf.export.int8_boundaries`);
             False keeps the converter's float32 boundaries (slower; for
-            comparison).
+            comparison). None (default): True for a GatedResNet, False for a
+            `Cascade` (its escalation IF carries the float input image, which the
+            rewrite does not handle; True is refused).
         force_input: keep the `force_gates_open` input (benchmarks of all-open
             latency, debugging). False (default): the image is the only input
             and the gates always decide (`remove_force_input`).
@@ -322,11 +334,20 @@ def to_tflite(model, path=None, *, quantize="none", representative_data=None,
             f"Invalid value for `input_dtype`: expected one of {INPUT_DTYPES}. "
             f"Received: input_dtype={input_dtype!r}"
         )
-    if not isinstance(int8_if_boundaries, bool):
+    if int8_if_boundaries is not None and not isinstance(int8_if_boundaries, bool):
         raise ExportError(
-            "Invalid value for `int8_if_boundaries`: expected True or False. "
+            "Invalid value for `int8_if_boundaries`: expected True, False or None. "
             f"Received: int8_if_boundaries={int8_if_boundaries!r}"
         )
+    is_cascade = _exported_networks(model) != [model]
+    if is_cascade and int8_if_boundaries:
+        raise ExportError(
+            "Invalid value for `int8_if_boundaries`: a Cascade's escalation IF carries the "
+            "float input image, which the int8 boundary rewrite does not handle; use None or "
+            "False. Received: int8_if_boundaries=True"
+        )
+    if int8_if_boundaries is None:
+        int8_if_boundaries = not is_cascade
     if quantize == "int8" and representative_data is None:
         raise ExportError(
             "Invalid value for `representative_data`: quantize='int8' needs calibration images "
@@ -386,7 +407,7 @@ def to_tflite(model, path=None, *, quantize="none", representative_data=None,
             content = converter.convert()
             if quantize == "int8":
                 content = compat.mlir_quantize(
-                    content, _float_gate_nodes(content, export_contract(model))
+                    content, _float_gate_nodes(content, model.export_contract())
                 )
                 if int8_if_boundaries:
                     ranges = int8_boundaries.calibrate_pooled_ranges(

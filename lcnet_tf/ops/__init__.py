@@ -1,6 +1,6 @@
 """Pure gate maths: no weights, no layers. Imports only Keras, TensorFlow and NumPy."""
 
-from lcnet_tf.ops import budget_ops
+from lcnet_tf.ops import budget_ops, cascade_ops
 from lcnet_tf.ops.budget_ops import (
     LinearWarmup,
     budget_penalty,
@@ -25,6 +25,7 @@ __all__ = [
     "LinearWarmup",
     "block_scale",
     "budget_ops",
+    "cascade_ops",
     "budget_penalty",
     "drop_path_multiplier",
     "flops_ratio",

@@ -1,0 +1,53 @@
+"""A `Cascade` through `to_tflite`: one IF per escalation, and the same function as Keras."""
+
+import harness
+import keras
+import numpy as np
+import pytest
+
+import lcnet_tf
+from lcnet_tf.export import ExportError, summarize_tflite, to_tflite
+from lcnet_tf.export.benchmark import TFLiteRunner
+from lcnet_tf.models.cascade import Cascade
+
+
+@pytest.fixture(scope="module")
+def cascade():
+    keras.utils.set_random_seed(0)
+    stages = []
+    for seed, width in enumerate((0.25, 0.5)):
+        stage = lcnet_tf.create_model("resnet8", gating="none", width_multiplier=width)
+        stages.append(harness.randomize_batch_norm(stage, seed=seed))
+    model = Cascade(stages)
+    images = harness.sample_images(model, batch=16, seed=1)
+    probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(stages[0](images)))
+    ordered = np.sort(probabilities, axis=1)
+    model.set_thresholds([float(np.median(ordered[:, -1] - ordered[:, -2]))])
+    return model, images
+
+
+def test_float_export_matches_keras_and_skips_the_second_stage(cascade):
+    model, images = cascade
+    content = to_tflite(model)
+    assert summarize_tflite(content).num_if_ops == 1 == model.export_contract().if_ops
+    logits, info = model(images, return_gate_info=True)
+    logits, gate = keras.ops.convert_to_numpy(logits), keras.ops.convert_to_numpy(info["gate"])
+    realized = keras.ops.convert_to_numpy(info["realized_flops"])
+    assert 0 < gate[:, 1].sum() < len(images)  # both outcomes exported and checked
+    runner = TFLiteRunner(content)
+    for index, image in enumerate(images):
+        outputs, _ = runner.run(image)
+        np.testing.assert_allclose(outputs["logits"][0], logits[index], atol=2e-5)
+        np.testing.assert_array_equal(outputs["gate"][0], gate[index])
+        assert outputs["realized_flops"][0] == pytest.approx(realized[index])
+
+
+def test_int8_keeps_float_if_boundaries_and_refuses_the_rewrite(cascade):
+    model, images = cascade
+    with pytest.raises(ExportError, match="`int8_if_boundaries`: a Cascade"):
+        to_tflite(model, quantize="int8", representative_data=images,
+                  int8_if_boundaries=True)
+    content = to_tflite(model, quantize="int8", representative_data=images)
+    runner = TFLiteRunner(content)
+    gates = np.stack([runner.run(image)[0]["gate"][0] for image in images])
+    assert set(np.unique(gates[:, 0])) == {1.0} and set(np.unique(gates[:, 1])) <= {0.0, 1.0}
