@@ -9,6 +9,12 @@ from lcnet_tf.models.resnet.resnet_model import GATINGS
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
+# What `run_training` trains: a GatedResNet of one of its gatings, or a `Cascade` of static
+# networks ("cascade", `cascade_widths`).
+TRAIN_GATINGS = (*GATINGS, "cascade")
+CASCADE_CONFIDENCES = ("margin", "max")
+DEFAULT_CASCADE_WIDTHS = (0.5, 0.75)
+
 # `GatedResNet` arguments a config may set through `model_overrides` (the others are
 # TrainConfig fields of their own, e.g. gating, budget, channel_keep, layer_drop).
 MODEL_OVERRIDE_KEYS = (
@@ -30,8 +36,11 @@ class TrainConfig:
 
     Args:
         model: registered model name (`lcnet_tf.list_models()`).
-        gating: "none", "layer", "channel" or "lc".
-        budget: target mean FLOPs ratio, 0 < budget <= 1.
+        gating: "none", "layer", "channel", "lc", or "cascade" (a `Cascade` of static
+            `model`s at `cascade_widths`, no gates: each trained for `static_epochs +
+            epochs` epochs with the static recipe, then the thresholds calibrated).
+        budget: target mean FLOPs ratio, 0 < budget <= 1 (of the model's backbone; for
+            "cascade", of its last, widest stage).
         dataset: TFDS name or prepared TFDS directory.
         image_size: input size for ImageNet-style data (None: stored size, CIFAR).
         batch_size: global batch size.
@@ -55,6 +64,10 @@ class TrainConfig:
             keys: `MODEL_OVERRIDE_KEYS`. The static reference keeps the registry's.
         width_multiplier: scales the model's stage widths (static references such
             as ResNet-20 x0.625; `lcnet_tf.models.registry.scale_widths`).
+        cascade_widths: for gating "cascade": the stages' width multipliers of `model`,
+            cheapest first, at least two, e.g. `0.5,0.75` (None: 0.5,0.75).
+        cascade_confidence: for gating "cascade": "margin" (top-1 minus top-2
+            probability) or "max" (top-1 probability); see `lcnet_tf.Cascade`.
         layer_drop: stochastic depth in phase 1: each image skips each block the
             L-Net may gate with this probability, so the backbone learns to work
             with blocks missing before the gates choose which.
@@ -122,6 +135,8 @@ class TrainConfig:
     max_block_rate: float = 0.9
     gate_downsampling: bool = False
     width_multiplier: float = 1.0
+    cascade_widths: tuple | None = None
+    cascade_confidence: str = "margin"
     model_overrides: dict | None = None
     layer_drop: float = 0.0
     distill_weight: float = 0.0
@@ -145,7 +160,10 @@ class TrainConfig:
 
     def __post_init__(self):
         _check(self.model in list_models(), "model", self.model, f"one of {list_models()}")
-        _check(self.gating in GATINGS, "gating", self.gating, f"one of {GATINGS}")
+        _check(self.gating in TRAIN_GATINGS, "gating", self.gating, f"one of {TRAIN_GATINGS}")
+        object.__setattr__(self, "cascade_widths", _parse_widths(self.cascade_widths))
+        _check(self.cascade_confidence in CASCADE_CONFIDENCES, "cascade_confidence",
+               self.cascade_confidence, f"one of {CASCADE_CONFIDENCES}")
         _check(
             _is_number(self.budget) and 0.0 < self.budget <= 1.0,
             "budget", self.budget, "0 < budget <= 1",
@@ -198,6 +216,8 @@ class TrainConfig:
                "1 when self_distill_weight is 0 (one path: lower lr instead)")
         _check(_is_number(self.distill_temperature) and self.distill_temperature > 0,
                "distill_temperature", self.distill_temperature, "a number > 0")
+        if self.gating == "cascade" and self.cascade_widths is None:
+            object.__setattr__(self, "cascade_widths", DEFAULT_CASCADE_WIDTHS)
         for name in ("gate_downsampling", "static_reference"):
             _check(isinstance(getattr(self, name), bool), name, getattr(self, name),
                    "True or False")
@@ -259,6 +279,23 @@ def _parse_model_overrides(value):
     unknown = sorted(set(value) - set(MODEL_OVERRIDE_KEYS))
     _check(not unknown, "model_overrides", value, f"{expected}; unknown: {unknown}")
     return json.loads(json.dumps(dict(sorted(value.items()))))
+
+
+def _parse_widths(value):
+    """`cascade_widths` as a tuple of two or more increasing numbers > 0 (or None)."""
+    expected = "two or more increasing numbers > 0, cheapest first (e.g. 0.5,0.75), or None"
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = [float(part) for part in value.split(",") if part.strip()]
+        except ValueError:
+            _check(False, "cascade_widths", value, expected)
+    _check(isinstance(value, list | tuple) and len(value) >= 2
+           and all(_is_number(width) and width > 0 for width in value)
+           and all(a < b for a, b in zip(value, value[1:], strict=False)),
+           "cascade_widths", value, expected)
+    return tuple(float(width) for width in value)
 
 
 def _is_int(value):

@@ -252,6 +252,8 @@ def run_training(config, workdir, *, strategy=None, callbacks=(), verbose=1):
         return json.loads(metrics_path.read_text())
     keras.utils.set_random_seed(config.seed)
     run = _Run(config, paths, strategy, callbacks, verbose)
+    if config.gating == "cascade":
+        return _cascade_run(run, metrics_path)
     backbone = _backbone_phase(run)
     model = _gated_phase(run, backbone)
     result = {"budget": config.budget, "model": config.model, "gating": config.gating}
@@ -261,6 +263,23 @@ def run_training(config, workdir, *, strategy=None, callbacks=(), verbose=1):
     result.update(_evaluation_phase(run, model))
     _static_reference_phase(run, result)
     _save_model(model, paths.out / FINAL_MODEL)
+    _save_json(metrics_path, result)
+    return result
+
+
+def _cascade_run(run, metrics_path):
+    """`gating="cascade"`: static stages, thresholds, test set, static reference
+    (`lcnet_tf.training.cascade`)."""
+    from lcnet_tf.training.cascade import run_cascade
+
+    def train_stage(stage_config, workdir):
+        return run_training(stage_config, workdir, strategy=run.strategy,
+                            callbacks=run.callbacks, verbose=run.verbose)
+
+    cascade, result = run_cascade(run, train_stage)
+    _static_reference_phase(run, result)
+    _save_model(cascade.stages[-1], run.paths.out / STATIC_MODEL)
+    _save_model(cascade, run.paths.out / FINAL_MODEL)
     _save_json(metrics_path, result)
     return result
 
@@ -291,7 +310,7 @@ class _Run:
         if config.gating == "channel":  # An unreachable budget fails now, not after phase 1.
             choose_channel_keep(self.create(gating="channel"), config)
         elif config.model_overrides:  # Bad override values fail now, not after phase 1.
-            self.create(gating=config.gating)
+            self.create(gating="none" if config.gating == "cascade" else config.gating)
 
     def create(self, **kwargs):
         return create_model(self.config.model, **{**self.model_kwargs, **kwargs})
@@ -576,9 +595,16 @@ def format_results(metrics):
             "points for the dynamic model",
             "",
         ]
+    static_label = "static test accuracy "
+    if metrics["gating"] == "cascade":
+        static_label = "last stage alone     "
+        lines += ["cascade stages (static networks, each trained on the whole schedule):"]
+        lines += [f"  x{stage['width_multiplier']:<6g} {stage['flops'] / 1e6:8.2f} MFLOPs  "
+                  f"test acc {stage['test_accuracy']:.4f}" for stage in metrics["stages"]]
+        lines += [""]
     lines += [
         f"model                 {metrics['model']} (gating {metrics['gating']})",
-        f"static test accuracy  {fmt(metrics.get('static_test_accuracy'), '.4f')}",
+        f"{static_label} {fmt(metrics.get('static_test_accuracy'), '.4f')}",
         f"test accuracy         {metrics['test_accuracy']:.4f}",
         f"budget                {metrics['budget']:.3f}",
         f"realized FLOPs ratio  {metrics['flops_ratio']:.4f}",
@@ -588,7 +614,8 @@ def format_results(metrics):
         f"(CV {metrics['flops_cv']:.3f})",
         f"dynamic blocks        {fmt(metrics.get('dynamic_fraction'), '.2f')} "
         "(share of gated blocks run for 10-90% of images)",
-        "per-block execution rate:",
+        "per-stage execution rate:" if metrics["gating"] == "cascade"
+        else "per-block execution rate:",
     ]
     for name, rate, gated in zip(metrics["block_names"], metrics["per_block_rate"],
                                  metrics["block_gated"], strict=True):

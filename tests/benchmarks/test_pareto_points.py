@@ -39,3 +39,23 @@ def test_a_split_longer_than_the_schedule_is_refused(script):
         script.point_schedule(script.POINTS["lc_b0.5_kd_cur_g4"], 3, 2)
     with pytest.raises(script.app.UsageError, match="gated epochs 7"):
         script.point_schedule(script.POINTS["lc_b0.5_kd_cur"], 6, 7)
+
+
+def test_cascade_points_are_built_from_static_points_and_reach_their_budgets(script):
+    import lcnet_tf
+
+    cascades = {name: spec for name, spec in script.POINTS.items() if spec["gating"] == "cascade"}
+    assert cascades
+    flops = {}
+    for name, spec in cascades.items():
+        for stage in spec["stages"]:
+            assert script.POINTS[stage]["kind"] == "static", (name, stage)
+            if stage not in flops:
+                stage_spec = script.POINTS[stage]
+                model = lcnet_tf.create_model(stage_spec["model"], gating="none",
+                                              **stage_spec["overrides"])
+                flops[stage] = model.cost.forced_open_flops()
+        costs = [flops[stage] for stage in spec["stages"]]
+        low, high = costs[0] / costs[-1], sum(costs) / costs[-1]
+        assert any(low <= budget <= high for budget in spec["knob_budgets"]), name
+        assert low < spec["budget"] < high, name

@@ -6,4 +6,10 @@ from lcnet_tf.models.cascade.cascade_model import (
     stage_predictions,
 )
 
-__all__ = ["Cascade", "calibrate_cascade", "cascade_report", "simulate_cascade", "stage_predictions"]
+__all__ = [
+    "Cascade",
+    "calibrate_cascade",
+    "cascade_report",
+    "simulate_cascade",
+    "stage_predictions",
+]

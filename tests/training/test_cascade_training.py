@@ -1,0 +1,68 @@
+"""`run_training` with gating="cascade": static stages, calibrated thresholds, the reference."""
+
+import json
+
+import keras
+import pytest
+
+from lcnet_tf.models.cascade import Cascade
+from lcnet_tf.training import format_results, get_train_config, run_training
+
+
+def _config(dataset, **changes):
+    settings = {"dataset": dataset, "model": "resnet8", "gating": "cascade",
+                "cascade_widths": "0.5,1", "budget": 0.6, "batch_size": 16, "static_epochs": 1,
+                "epochs": 0, "steps_per_epoch": 1, "calibration_images": 64,
+                "eval_batch_size": 16, "jit_compile": False}
+    return get_train_config("cpu", **{**settings, **changes})
+
+
+@pytest.mark.slow
+def test_a_cascade_run_trains_its_stages_and_meets_the_budget(synthetic_dataset, tmp_path):
+    config = _config(synthetic_dataset, static_reference=True)
+    metrics = run_training(config, tmp_path / "run", verbose=0)
+    assert metrics["gating"] == "cascade" and len(metrics["stages"]) == 2
+    flops = [stage["flops"] for stage in metrics["stages"]]
+    assert flops[0] < flops[1] == metrics["backbone_flops"]
+    # Calibrated on 64 training images: one image moves the ratio by 1/64.
+    assert metrics["calibration"]["flops_ratio"] == pytest.approx(0.6, abs=1 / 64 + 0.002)
+    assert metrics["per_block_rate"][0] == 1.0
+    assert metrics["flops_ratio"] == pytest.approx(
+        (flops[0] + metrics["per_block_rate"][1] * flops[1]) / flops[1])
+    model = keras.saving.load_model(tmp_path / "run" / "model.keras", compile=False)
+    assert isinstance(model, Cascade)
+    assert model.thresholds == metrics["calibration"]["thresholds"]
+    static = keras.saving.load_model(tmp_path / "run" / "static.keras", compile=False)
+    assert static.stage_widths == model.stages[-1].stage_widths
+    # Each stage is a static run of the whole schedule, resumable on its own.
+    stage_config = json.loads((tmp_path / "run" / "stage0" / "config.json").read_text())
+    assert stage_config["gating"] == "none" and stage_config["width_multiplier"] == 0.5
+    assert stage_config["static_epochs"] == 1
+    reference = metrics["static_reference"]
+    assert reference["flops"] <= metrics["mean_flops"] and reference["epochs"] == 1
+    text = format_results(metrics)
+    assert "cascade stages" in text and "per-stage execution rate" in text
+    # Resuming a finished run returns its metrics; other widths are refused.
+    assert run_training(config, tmp_path / "run", verbose=0) == metrics
+    with pytest.raises(ValueError, match="cascade_widths"):
+        run_training(config.replace(cascade_widths="0.5,0.75"), tmp_path / "run")
+
+
+def test_an_unreachable_budget_is_refused_before_any_training(synthetic_dataset, tmp_path):
+    with pytest.raises(ValueError, match=r"`budget`: a cascade of resnet8 at widths "
+                                         r"\[0\.5, 1\.0\] costs from 0\.\d+"):
+        run_training(_config(synthetic_dataset, budget=0.1), tmp_path / "run", verbose=0)
+    assert not (tmp_path / "run" / "stage0").exists()
+
+
+@pytest.mark.parametrize("widths", ["1,0.5", "0.5", "x,y", (0.5, -1)])
+def test_bad_cascade_widths_name_the_setting(widths):
+    with pytest.raises(ValueError, match="`cascade_widths`: expected two or more increasing"):
+        get_train_config("cpu", gating="cascade", cascade_widths=widths)
+
+
+def test_cascade_defaults_and_confidence_check():
+    assert get_train_config("cpu", gating="cascade").cascade_widths == (0.5, 0.75)
+    assert get_train_config("cpu", gating="lc").cascade_widths is None
+    with pytest.raises(ValueError, match="`cascade_confidence`: expected one of"):
+        get_train_config("cpu", gating="cascade", cascade_confidence="entropy")
