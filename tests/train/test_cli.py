@@ -28,6 +28,8 @@ def run_cli(module, *args, env=ENV, timeout=600):
     (["--workdir", "/proc/forbidden/run"], "--workdir"),
     (["--model_overrides", "gate_hiden=8"], "--model_overrides"),
     (["--self_distill_weight", "0.5"], "--self_distill_weight"),  # cpu preset: distill 0.7
+    (["--gating", "cascade", "--cascade_widths", "0.75,0.5"], "--cascade_widths"),
+    (["--gating", "cascade", "--cascade_confidence", "entropy"], "--cascade_confidence"),
 ])
 def test_bad_flags_exit_nonzero_naming_the_flag(args, flag, tmp_path):
     result = run_cli("train.cifar", *args, "--dataset", str(tmp_path / "never_read"))
