@@ -562,6 +562,11 @@ def check_resumable(workdir, config):
         # Without block gates the setting changes nothing (e.g. a finished static workdir).
         saved.pop("gate_downsampling", None)
         current.pop("gate_downsampling", None)
+    if current.get("gating") != "cascade":
+        # Only a cascade reads them (a cascade's stage or reference run inherits them).
+        for key in ("cascade_widths", "cascade_confidence"):
+            saved.pop(key, None)
+            current.pop(key, None)
     changed = sorted(
         key for key in set(saved) | set(current)
         if key not in RESUMABLE_FIELDS and saved.get(key) != current.get(key)

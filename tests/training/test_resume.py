@@ -68,3 +68,21 @@ def test_model_overrides_reach_the_backbone_and_the_gated_model(synthetic_datase
     run_training(config, tmp_path / "run", verbose=0)
     with pytest.raises(ValueError, match="model_overrides"):
         run_training(config.replace(model_overrides={"gate_hidden": 4}), tmp_path / "run")
+
+
+def test_check_resumable_ignores_cascade_settings_outside_a_cascade(tmp_path):
+    from lcnet_tf.training.procedure import check_resumable
+
+    # A cascade's stage run inherits the cascade's settings; a workdir of the same static
+    # network trained before cascades existed has none: both are the same run.
+    stage = get_train_config("cpu", gating="none", dataset="somewhere",
+                             cascade_widths="0.5,0.75")
+    saved = json.loads(stage.to_json())
+    del saved["cascade_widths"], saved["cascade_confidence"]
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    check_resumable(tmp_path, stage)
+    # For a cascade they are the run's identity.
+    cascade = stage.replace(gating="cascade")
+    (tmp_path / "config.json").write_text(cascade.to_json())
+    with pytest.raises(ValueError, match="cascade_widths"):
+        check_resumable(tmp_path, cascade.replace(cascade_widths="0.5,1"))
