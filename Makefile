@@ -3,8 +3,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DATASET ?= ../shared/data/cifar10_jpeg
-WORKDIR ?= runs/cifar_lc_b04
-BUDGET ?= 0.4
+WORKDIR ?= runs/cifar_cascade_b07
+BUDGET ?= 0.7
 
 .PHONY: venv install test lint demo models clean web_deps serve_demo android_deps android_assets
 
@@ -43,9 +43,11 @@ android_assets: install
 lint: install
 	$(BIN)/ruff check .
 
-# The main job: train LC-Net ResNet-20 to a FLOPs budget (static backbone, then gates,
-# then budget calibration) and the equal-cost static reference, export them to TFLite and
-# benchmark the dynamic model against its static parent and the reference.
+# The main job (preset cpu): a cascade of ResNet-20 x0.5 and x0.75 (each trained as a static
+# network for 12 epochs) at BUDGET of x0.75's FLOPs, and the equal-cost static reference;
+# export them to TFLite and benchmark the cascade against x0.75 alone and the reference.
+# The LC-Net main job of earlier sessions: make demo BUDGET=0.4 WORKDIR=runs/cifar_lc_b04
+# TRAIN_FLAGS="--preset cpu_lc".
 # TRAIN_FLAGS adds flags to train.cifar, e.g. TRAIN_FLAGS="--init_from runs/x/static.keras --static_epochs 0".
 TRAIN_FLAGS ?=
 BENCH_IMAGES ?= 1000

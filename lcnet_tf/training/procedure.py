@@ -237,7 +237,7 @@ def run_training(config, workdir, *, strategy=None, callbacks=(), verbose=1):
         The metrics dict written to `metrics.json`.
 
     Example:
-        >>> metrics = run_training(get_train_config("cpu", budget=0.4), "/tmp/run")
+        >>> metrics = run_training(get_train_config("cpu_lc", budget=0.4), "/tmp/run")
         >>> metrics["test_accuracy"], metrics["flops_ratio"]
     """
     if not isinstance(config, TrainConfig):

@@ -88,8 +88,8 @@ def trained_like(model, images, seed=0):
 
 
 def cpu_preset_model():
-    """The model `train.cifar` trains by default (the cpu preset's model and gating)."""
-    config = get_train_config("cpu")
+    """The LC-Net model `train.cifar --preset cpu_lc` trains (the main job until session 11)."""
+    config = get_train_config("cpu_lc")
     return lcnet_tf.create_model(config.model, gating=config.gating,
                                  gate_downsampling=config.gate_downsampling)
 
@@ -156,7 +156,7 @@ def block_gated(model):
 
 def test_the_cases_cover_the_preset_every_gating_and_projections():
     models = {name: build() for name, build in CASES.items()}
-    config = get_train_config("cpu")
+    config = get_train_config("cpu_lc")
     preset = models["cpu_preset"]
     assert (preset.name.split("_")[0], preset.gating, preset.gate_downsampling) == (
         config.model, config.gating, config.gate_downsampling)

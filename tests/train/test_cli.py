@@ -27,7 +27,8 @@ def run_cli(module, *args, env=ENV, timeout=600):
     (["--model", "resnet999"], "--model"),
     (["--workdir", "/proc/forbidden/run"], "--workdir"),
     (["--model_overrides", "gate_hiden=8"], "--model_overrides"),
-    (["--self_distill_weight", "0.5"], "--self_distill_weight"),  # cpu preset: distill 0.7
+    # cpu_lc preset: distill 0.7.
+    (["--preset", "cpu_lc", "--self_distill_weight", "0.5"], "--self_distill_weight"),
     (["--gating", "cascade", "--cascade_widths", "0.75,0.5"], "--cascade_widths"),
     (["--gating", "cascade", "--cascade_confidence", "entropy"], "--cascade_confidence"),
 ])
@@ -60,9 +61,9 @@ def test_missing_dataset_is_one_clear_error(tmp_path):
 @pytest.mark.slow
 def test_cifar_cli_end_to_end(synthetic_dataset, tmp_path):
     workdir = tmp_path / "run"
-    result = run_cli("train.cifar", "--budget", "0.5", "--dataset", synthetic_dataset,
-                     "--workdir", str(workdir), "--static_epochs", "1", "--epochs", "1",
-                     "--gate_downsampling", *TINY)
+    result = run_cli("train.cifar", "--preset", "cpu_lc", "--budget", "0.5", "--dataset",
+                     synthetic_dataset, "--workdir", str(workdir), "--static_epochs", "1",
+                     "--epochs", "1", "--gate_downsampling", *TINY)
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((workdir / "config.json").read_text())["gate_downsampling"] is True
     assert "realized FLOPs ratio" in result.stdout and "per-block execution rate" in result.stdout
@@ -70,7 +71,7 @@ def test_cifar_cli_end_to_end(synthetic_dataset, tmp_path):
     assert metrics["budget"] == 0.5
     assert abs(metrics["calibration"]["flops_ratio"] - 0.5) <= 0.02
     assert metrics["static_test_accuracy"] is not None
-    # The cpu preset trains the equal-cost static reference for the same 2 epochs.
+    # The cpu_lc preset trains the equal-cost static reference for the same 2 epochs.
     reference = metrics["static_reference"]
     assert reference["epochs"] == 2 and 0 < reference["flops_ratio"] <= metrics["flops_ratio"]
     assert (workdir / "static_reference" / "model.keras").exists()
@@ -114,8 +115,9 @@ def test_two_workers_on_loopback_end_with_the_same_weights(synthetic_dataset, tm
     for index in range(2):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
         processes.append(subprocess.Popen(
-            [sys.executable, "-m", "train.cifar", "--strategy", "multi_worker", "--dataset",
-             synthetic_dataset, "--workdir", str(workdir), "--model", "resnet8",
+            [sys.executable, "-m", "train.cifar", "--preset", "cpu_lc", "--strategy",
+             "multi_worker", "--dataset", synthetic_dataset, "--workdir", str(workdir),
+             "--model", "resnet8",
              "--static_epochs", "1", "--epochs", "1", *TINY],
             cwd=REPO, env={**ENV, "TF_CONFIG": json.dumps(tf_config)},
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -63,6 +63,6 @@ def test_bad_cascade_widths_name_the_setting(widths):
 
 def test_cascade_defaults_and_confidence_check():
     assert get_train_config("cpu", gating="cascade").cascade_widths == (0.5, 0.75)
-    assert get_train_config("cpu", gating="lc").cascade_widths is None
+    assert get_train_config("cpu_lc").cascade_widths is None
     with pytest.raises(ValueError, match="`cascade_confidence`: expected one of"):
         get_train_config("cpu", gating="cascade", cascade_confidence="entropy")

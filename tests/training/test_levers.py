@@ -158,14 +158,15 @@ def test_channel_gating_refuses_a_budget_it_cannot_realize():
 
     model = lcnet_tf.create_model("resnet20", gating="channel")  # preset: stage 3, 2 groups
     with pytest.raises(ValueError, match="`budget`.*at least 0.84.*budget=0.5"):
-        choose_channel_keep(model, get_train_config("cpu", gating="channel", budget=0.5))
+        choose_channel_keep(model, get_train_config("cpu_lc", gating="channel", budget=0.5))
     assert choose_channel_keep(
-        model, get_train_config("cpu", gating="channel", budget=0.85)
+        model, get_train_config("cpu_lc", gating="channel", budget=0.85)
     ) == 0.5
     # All stages gated, 4 groups: 0.5 is reachable (k = 2 of 4 halves every block's convs).
     wide = lcnet_tf.create_model("resnet20", gating="channel", channel_gate_stages=None,
                                  channel_groups=4)
-    assert choose_channel_keep(wide, get_train_config("cpu", gating="channel", budget=0.5)) == 0.5
+    config = get_train_config("cpu_lc", gating="channel", budget=0.5)
+    assert choose_channel_keep(wide, config) == 0.5
 
 
 def _gated_kernel_change(self_distill_weight):
@@ -250,14 +251,14 @@ def test_self_distillation_gradient_scales_are_checked(name, bads, good):
         with pytest.raises(ValueError, match=name):
             compiled(model, self_distill_weight=0.5, **{name: bad})
         with pytest.raises(ValueError, match=name):
-            lcnet_tf.training.get_train_config("cpu", self_distill_weight=0.7,
+            lcnet_tf.training.get_train_config("cpu_lc", self_distill_weight=0.7,
                                                distill_weight=0.0, **{name: bad})
     with pytest.raises(ValueError, match=f"{name}.*self-distillation"):
         compiled(model, **{name: good})
     with pytest.raises(ValueError, match=name):
-        lcnet_tf.training.get_train_config("cpu", distill_weight=0.0, **{name: good})
+        lcnet_tf.training.get_train_config("cpu_lc", distill_weight=0.0, **{name: good})
     config = lcnet_tf.training.get_train_config(
-        "cpu", self_distill_weight=0.7, distill_weight=0.0, **{name: good}
+        "cpu_lc", self_distill_weight=0.7, distill_weight=0.0, **{name: good}
     )
     assert getattr(config, name) == good
 
@@ -275,7 +276,7 @@ def test_self_distillation_settings_are_checked():
     with pytest.raises(ValueError, match="static model"):
         compiled(lcnet_tf.create_model("resnet8", gating="none"), self_distill_weight=0.5)
     with pytest.raises(ValueError, match="distill_weight=0.7"):
-        lcnet_tf.training.get_train_config("cpu", self_distill_weight=0.5)
-    config = lcnet_tf.training.get_train_config("cpu", self_distill_weight=0.5,
+        lcnet_tf.training.get_train_config("cpu_lc", self_distill_weight=0.5)
+    config = lcnet_tf.training.get_train_config("cpu_lc", self_distill_weight=0.5,
                                                 distill_weight=0.0)
     assert config.self_distill_weight == 0.5

@@ -14,7 +14,7 @@ from lcnet_tf.training import get_train_config, run_training
 def test_check_resumable_names_changed_settings_and_accepts_older_configs(tmp_path):
     from lcnet_tf.training.procedure import check_resumable
 
-    config = get_train_config("cpu", budget=0.5, dataset="somewhere")
+    config = get_train_config("cpu_lc", budget=0.5, dataset="somewhere")
     check_resumable(tmp_path, config)  # No config.json yet: nothing to compare.
     saved = json.loads(config.to_json())
     (tmp_path / "config.json").write_text(json.dumps(saved))
@@ -40,7 +40,7 @@ def test_check_resumable_names_changed_settings_and_accepts_older_configs(tmp_pa
 def test_check_resumable_ignores_gate_downsampling_without_block_gates(tmp_path):
     from lcnet_tf.training.procedure import check_resumable
 
-    config = get_train_config("cpu", gating="none", dataset="somewhere")
+    config = get_train_config("cpu_lc", gating="none", dataset="somewhere")
     saved = json.loads(config.to_json())
     del saved["gate_downsampling"]  # An old static workdir.
     (tmp_path / "config.json").write_text(json.dumps(saved))
@@ -50,7 +50,7 @@ def test_check_resumable_ignores_gate_downsampling_without_block_gates(tmp_path)
 @pytest.mark.slow
 def test_model_overrides_reach_the_backbone_and_the_gated_model(synthetic_dataset, tmp_path):
     config = get_train_config(
-        "cpu", dataset=synthetic_dataset, batch_size=16, static_epochs=1, epochs=1,
+        "cpu_lc", dataset=synthetic_dataset, batch_size=16, static_epochs=1, epochs=1,
         steps_per_epoch=1, calibration_images=0, eval_batch_size=16, jit_compile=False,
         static_reference=False, model="resnet8",
         model_overrides="gate_hidden=8; channel_groups=2; channel_gate_stages=(0, 1)",
@@ -75,7 +75,7 @@ def test_check_resumable_ignores_cascade_settings_outside_a_cascade(tmp_path):
 
     # A cascade's stage run inherits the cascade's settings; a workdir of the same static
     # network trained before cascades existed has none: both are the same run.
-    stage = get_train_config("cpu", gating="none", dataset="somewhere",
+    stage = get_train_config("cpu_lc", gating="none", dataset="somewhere",
                              cascade_widths="0.5,0.75")
     saved = json.loads(stage.to_json())
     del saved["cascade_widths"], saved["cascade_confidence"]

@@ -65,7 +65,7 @@ if hold and "checkpoint" in hold:
                 wait_for_the_kill()
     keras.Model.save_weights = partial_save_weights
 
-config = get_train_config("cpu", **spec["config"])
+config = get_train_config("cpu_lc", **spec["config"])
 run_training(config, spec["workdir"], callbacks=[Hold()], verbose=0)
 """
 
@@ -162,7 +162,7 @@ def test_sigkill_in_the_static_phase_and_in_a_gated_checkpoint_write_then_resume
     assert metrics["phases"]["static"]["epochs"] == STATIC_EPOCHS
     assert metrics["static_test_accuracy"] is not None
     # A further call finds the finished run and returns its metrics without training.
-    assert run_training(get_train_config("cpu", **config), workdir, verbose=0) == metrics
+    assert run_training(get_train_config("cpu_lc", **config), workdir, verbose=0) == metrics
 
 
 @pytest.mark.slow
@@ -174,5 +174,5 @@ def test_sigkill_during_the_first_checkpoint_write_then_resume(synthetic_dataset
     run_until_killed(config, workdir, {"phase": "static", "checkpoint": 0}, tmp_path)
     assert sorted(path.name for path in (workdir / "backup" / "static").iterdir()) == [
         "latest.weights.h5"]  # torn, and nothing to fall back on
-    run_training(get_train_config("cpu", **config), workdir, verbose=0)
+    run_training(get_train_config("cpu_lc", **config), workdir, verbose=0)
     assert (workdir / "model.keras").exists()
