@@ -48,8 +48,10 @@ flags.DEFINE_integer("timing_runs", 3, "Interleaved timing runs per precision: a
                      "latency is the median of its per-run p50s, its latency margin the "
                      "median of the margins taken within each run.", lower_bound=1)
 flags.DEFINE_list("knob_budgets", ["0.3", "0.4", "0.6", "0.8"],
-                  "Budgets of the budget-knob curve of dynamic points (empty: skip).")
-flags.DEFINE_integer("knob_images", 2000, "Training images for the knob's calibration.")
+                  "Budgets of the budget-knob curve of dynamic points (empty: skip). A cascade "
+                  "point's knob uses its own budgets (fractions of its last stage's FLOPs).")
+flags.DEFINE_integer("knob_images", 2000, "Training images for the knob's calibration (a "
+                     "cascade's: the CASCADE_CALIBRATION_IMAGES it was calibrated on).")
 flags.DEFINE_list("knob_points", None, "Dynamic points that get a knob curve (default: all).")
 flags.DEFINE_bool("list", False, "Print the known points and exit.")
 flags.DEFINE_string("json_out", None, "Also write the JSON here (e.g. docs/pareto.json).")
@@ -266,7 +268,7 @@ def build_cascade(name, seed):
     spec = POINTS[name]
     workdir = Path(FLAGS.out) / f"{name}_e{FLAGS.epochs}_s{seed}"
     config = _cascade_config(spec)
-    if (workdir / "metrics.json").exists():
+    if (workdir / "metrics.json").exists() and (workdir / "config.json").exists():
         cached = json.loads((workdir / "config.json").read_text())
         if cached != config:
             raise app.UsageError(f"{workdir} was built with {cached}, not {config}: "
@@ -322,8 +324,8 @@ def build_cascade(name, seed):
             for index, (stage, (_, metrics_, _)) in enumerate(zip(spec["stages"], members,
                                                                   strict=True))},
     }
-    (workdir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (workdir / "config.json").write_text(json.dumps(config, indent=2))
+    (workdir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     print(f"[pareto] {workdir.name}: {report['test_accuracy']:.4f} at "
           f"{report['mean_flops'] / 1e6:.2f} MFLOPs (stage rates {report['stage_rates']})",
           flush=True)

@@ -77,7 +77,8 @@ def margin(point, frontier, cost_key="mflops"):
 
 
 def median_by_name(records, keys=("test_accuracy", "mflops", "tflite_ms_float",
-                                  "tflite_ms_int8", "flops_ratio"),
+                                  "tflite_ms_int8", "tflite_mean_ms_float",
+                                  "tflite_mean_ms_int8", "flops_ratio"),
                    list_keys=("tflite_ms_float_runs", "tflite_ms_int8_runs",
                               "tflite_mean_ms_float_runs", "tflite_mean_ms_int8_runs")):
     """Merges records of one `name` (several seeds) into one with the median of `keys`.

@@ -216,8 +216,17 @@ class TrainConfig:
                "1 when self_distill_weight is 0 (one path: lower lr instead)")
         _check(_is_number(self.distill_temperature) and self.distill_temperature > 0,
                "distill_temperature", self.distill_temperature, "a number > 0")
-        if self.gating == "cascade" and self.cascade_widths is None:
-            object.__setattr__(self, "cascade_widths", DEFAULT_CASCADE_WIDTHS)
+        if self.gating == "cascade":
+            if self.cascade_widths is None:
+                object.__setattr__(self, "cascade_widths", DEFAULT_CASCADE_WIDTHS)
+            # A cascade's stages are trained from scratch at `cascade_widths`, and its
+            # thresholds exist only through calibration: refuse what it would ignore.
+            _check(self.init_from is None, "init_from", self.init_from,
+                   "None with gating='cascade' (each stage trains from scratch)")
+            _check(self.width_multiplier == 1, "width_multiplier", self.width_multiplier,
+                   "1 with gating='cascade' (the stages' widths are `cascade_widths`)")
+            _check(self.calibration_images > 0, "calibration_images", self.calibration_images,
+                   "> 0 with gating='cascade' (its thresholds are set by calibration)")
         for name in ("gate_downsampling", "static_reference"):
             _check(isinstance(getattr(self, name), bool), name, getattr(self, name),
                    "True or False")

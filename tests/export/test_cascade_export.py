@@ -48,6 +48,10 @@ def test_int8_keeps_float_if_boundaries_and_refuses_the_rewrite(cascade):
         to_tflite(model, quantize="int8", representative_data=images,
                   int8_if_boundaries=True)
     content = to_tflite(model, quantize="int8", representative_data=images)
-    runner = TFLiteRunner(content)
-    gates = np.stack([runner.run(image)[0]["gate"][0] for image in images])
-    assert set(np.unique(gates[:, 0])) == {1.0} and set(np.unique(gates[:, 1])) <= {0.0, 1.0}
+    quantized, exact = TFLiteRunner(content), TFLiteRunner(to_tflite(model))
+    gates = np.stack([quantized.run(image)[0]["gate"][0] for image in images])
+    float_gates = np.stack([exact.run(image)[0]["gate"][0] for image in images])
+    # The int8 graph still decides per image, and mostly as the float one does (int8
+    # probabilities move margins near the threshold: a few flips are allowed).
+    assert 0 < gates[:, 1].sum() < len(images)
+    assert np.mean(gates[:, 1] == float_gates[:, 1]) >= 0.75

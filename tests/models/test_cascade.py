@@ -107,11 +107,24 @@ def test_three_stages_escalate_in_turn():
     cascade = Cascade(three)  # every image goes to the end until calibrated
     _, info = cascade(images, return_gate_info=True)
     assert _np(info["gate"]).min() == 1.0
+    flops = cascade.stage_flops
     result = calibrate_cascade(cascade, images, budget=0.75, tolerance=1e-3)
     _, info = cascade(images, return_gate_info=True)
-    ran = _np(info["gate"])
-    assert (ran[:, 2] <= ran[:, 1]).all()  # a stage runs only after the one before it
-    assert result["stage_rates"] == pytest.approx(list(ran.mean(axis=0)))
+    rates = _np(info["gate"]).mean(axis=0)
+    assert 0 < rates[2] < rates[1] < 1  # each escalation sends some images on, not all
+    # One image more or less moves the ratio by at most (flops[1] + flops[2]) / (N flops[2]).
+    realized = float(_np(info["realized_flops"]).mean()) / flops[-1]
+    assert realized == pytest.approx(0.75, abs=(flops[1] + flops[2]) / (16 * flops[2]) + 1e-3)
+    assert result["stage_rates"] == pytest.approx(list(rates))
+
+
+def test_calibration_reaches_both_ends_of_the_range(stages, images):
+    cascade = Cascade(stages)
+    flops = cascade.stage_flops
+    low = calibrate_cascade(cascade, images, budget=flops[0] / flops[1])
+    assert low["stage_rates"][1] == 0.0 and cascade.thresholds == [0.0]
+    high = calibrate_cascade(cascade, images, budget=sum(flops) / flops[1])
+    assert high["stage_rates"][1] == 1.0
 
 
 def test_calibration_meets_the_budget_on_its_images(stages, images):

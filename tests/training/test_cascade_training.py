@@ -61,6 +61,14 @@ def test_bad_cascade_widths_name_the_setting(widths):
         get_train_config("cpu", gating="cascade", cascade_widths=widths)
 
 
+@pytest.mark.parametrize("setting, value", [
+    ("init_from", "runs/x/static.keras"), ("width_multiplier", 0.5), ("calibration_images", 0),
+])
+def test_settings_a_cascade_would_ignore_are_refused(setting, value):
+    with pytest.raises(ValueError, match=f"`{setting}`: expected .*gating='cascade'"):
+        get_train_config("cpu", gating="cascade", **{setting: value})
+
+
 def test_cascade_defaults_and_confidence_check():
     assert get_train_config("cpu", gating="cascade").cascade_widths == (0.5, 0.75)
     assert get_train_config("cpu_lc").cascade_widths is None

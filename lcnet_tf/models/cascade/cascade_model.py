@@ -257,7 +257,8 @@ def stage_predictions(cascade, dataset):
             probabilities[index].append(np.asarray(stage_probabilities))
             flops[index].append(np.asarray(stage_flops))
     if not probabilities[0]:
-        raise ValueError("Invalid value for `dataset`: it yielded no images.")
+        raise ValueError("Invalid value for `dataset`: expected images or (images, labels) "
+                         f"batches. Received: a {type(dataset).__name__} that yielded none")
     return ([np.concatenate(p) for p in probabilities], [np.concatenate(f) for f in flops],
             np.concatenate(labels) if labels else None)
 
@@ -352,14 +353,21 @@ def calibrate_cascade(cascade, dataset, budget, tolerance=1e-3, *, predictions=N
                                             cascade.confidence, cascade.ensemble)
         return float(realized.mean()) / flops[-1], thresholds, ran
 
+    # The ratio moves in steps (one image at a time): keep the probe closest to the budget,
+    # the endpoints (nobody / everybody escalates) included.
+    best = None
     lo, hi = 0.0, 1.0
-    fraction = 0.5
-    for _ in range(50):
-        fraction = 0.5 * (lo + hi)
+    for fraction in (0.0, 1.0, *([None] * 50)):
+        if fraction is None:
+            fraction = 0.5 * (lo + hi)
         ratio, thresholds, ran = realized_ratio(fraction)
+        if best is None or abs(ratio - budget) < abs(best[1] - budget):
+            best = (fraction, ratio, thresholds, ran)
         if abs(ratio - budget) <= tolerance:
             break
-        lo, hi = (fraction, hi) if ratio < budget else (lo, fraction)
+        if 0.0 < fraction < 1.0:
+            lo, hi = (fraction, hi) if ratio < budget else (lo, fraction)
+    fraction, ratio, thresholds, ran = best
     cascade.set_thresholds(thresholds)
     return {"thresholds": list(thresholds), "escalate_fraction": fraction,
             "flops_ratio": ratio, "stage_rates": [float(r) for r in ran.mean(axis=0)]}
@@ -381,11 +389,13 @@ def cascade_report(cascade, dataset=None, *, predictions=None):
     """
     if predictions is None:
         if dataset is None:
-            raise ValueError("Invalid value for `dataset`: pass labelled data or `predictions`.")
+            raise ValueError("Invalid value for `dataset`: expected (images, labels) batches, "
+                             "or pass `predictions`. Received: dataset=None, predictions=None")
         predictions = stage_predictions(cascade, dataset)
     probabilities, flops, labels = predictions
     if labels is None:
-        raise ValueError("Invalid value for `dataset`: expected (images, labels) batches.")
+        raise ValueError("Invalid value for `dataset`: expected (images, labels) batches. "
+                         "Received: batches without labels")
     outputs, ran, realized = simulate_cascade(probabilities, flops, cascade.thresholds,
                                               cascade.confidence, cascade.ensemble)
     mean = float(realized.mean())
