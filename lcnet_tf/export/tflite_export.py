@@ -22,6 +22,7 @@ from lcnet_tf import compat
 from lcnet_tf.export import int8_boundaries
 from lcnet_tf.export.tflite_inspect import TFLiteModelError, read_tflite_bytes, summarize_tflite
 from lcnet_tf.gate_control import gate_layers
+from lcnet_tf.models.cascade import Cascade
 
 QUANTIZATIONS = ("none", "fp16", "dynamic", "int8")
 INPUT_DTYPES = ("float32", "uint8")
@@ -88,8 +89,7 @@ def expected_if_ops(model):
 
 def _exported_networks(model):
     """The GatedResNets inside `model`: itself, or a `Cascade`'s stages."""
-    stages = getattr(model, "stages", None)
-    return list(stages) if isinstance(model, keras.Model) and stages is not None else [model]
+    return list(model.stages) if isinstance(model, Cascade) else [model]
 
 
 def _check_model(model):
@@ -339,7 +339,7 @@ def to_tflite(model, path=None, *, quantize="none", representative_data=None,
             "Invalid value for `int8_if_boundaries`: expected True, False or None. "
             f"Received: int8_if_boundaries={int8_if_boundaries!r}"
         )
-    is_cascade = _exported_networks(model) != [model]
+    is_cascade = isinstance(model, Cascade)
     if is_cascade and int8_if_boundaries:
         raise ExportError(
             "Invalid value for `int8_if_boundaries`: a Cascade's escalation IF carries the "

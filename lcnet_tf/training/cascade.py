@@ -19,7 +19,6 @@ from lcnet_tf.models.cascade import (
     Cascade,
     calibrate_cascade,
     cascade_report,
-    simulate_cascade,
     stage_predictions,
 )
 
@@ -78,8 +77,7 @@ def run_cascade(run, train_stage):
     calibration["seconds"] = time.time() - start
     predictions = stage_predictions(cascade, run.test_ds)
     report = cascade_report(cascade, predictions=predictions)
-    per_image = simulate_cascade(*predictions[:2], cascade.thresholds, cascade.confidence,
-                                 cascade.ensemble)[2]
+    per_image = report["per_image_flops"]
     np.save(out / "per_image_flops.npy", per_image.astype(np.int64))
     rates = report["stage_rates"]
     backbone = report["reference_flops"]

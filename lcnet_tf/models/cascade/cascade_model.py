@@ -385,7 +385,8 @@ def cascade_report(cascade, dataset=None, *, predictions=None):
     Returns:
         Dict: `test_accuracy`, `mean_flops`, `reference_flops` (the last stage's),
         `flops_ratio` (mean / reference), `flops_cv` (coefficient of variation of the
-        per-image FLOPs), `stage_rates` (fraction of images each stage ran on), `images`.
+        per-image FLOPs), `stage_rates` (fraction of images each stage ran on), `images`,
+        `per_image_flops` ((N,) array).
     """
     if predictions is None:
         if dataset is None:
@@ -407,4 +408,5 @@ def cascade_report(cascade, dataset=None, *, predictions=None):
         "flops_cv": float(realized.std() / mean) if mean else 0.0,
         "stage_rates": [float(rate) for rate in ran.mean(axis=0)],
         "images": int(len(labels)),
+        "per_image_flops": realized,
     }
