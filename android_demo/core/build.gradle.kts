@@ -1,5 +1,5 @@
-// Plain Java: no android.*, no LiteRT types. CI compiles it with javac and runs its JUnit tests
-// without Gradle (tests/android_demo); here it is a module of the Android build.
+// Plain Java and Gson: no android.*, no LiteRT types. CI compiles it with javac and runs its JUnit
+// tests without Gradle (tests/android_demo); here it is a module of the Android build.
 plugins {
     `java-library`
 }
@@ -10,6 +10,8 @@ java {
 }
 
 dependencies {
+    // api, not implementation: Manifest exposes Gson's JsonObject (the app reads it).
+    api(libs.gson)  // com.google.code.gson:gson:2.10
     testImplementation(libs.junit)
 }
 

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# What the Android core's tests (tests/android_demo) need: a JDK (javac and java, 11 or newer)
-# and Debian's junit4 (/usr/share/java/junit4.jar, which brings hamcrest).
+# What the Android core's tests (tests/android_demo) need: a JDK (javac and java, 11 or newer),
+# Debian's junit4 (/usr/share/java/junit4.jar, which brings hamcrest) and Debian's Gson, the
+# core's JSON library (libgoogle-gson-java: /usr/share/java/gson.jar).
 #   bash android_demo/scripts/install_deps.sh        (make android_deps; make test runs it)
 # As root with apt-get, whatever is missing is installed. In CI (CI=true) anything that cannot
 # be installed is an error; elsewhere a warning, and the core's tests skip with the reason.
 set -uo pipefail
 case "${CI:-}" in 1 | true | TRUE | True | yes) in_ci=1 ;; *) in_ci=0 ;; esac
 junit="${JUNIT_JAR:-/usr/share/java/junit4.jar}"
+gson="${GSON_JAR:-/usr/share/java/gson.jar}"
 
 packages=()
 if ! command -v javac >/dev/null || ! command -v java >/dev/null; then
@@ -14,6 +16,9 @@ if ! command -v javac >/dev/null || ! command -v java >/dev/null; then
 fi
 if [ ! -f "$junit" ]; then
   packages+=(junit4)
+fi
+if [ ! -f "$gson" ]; then
+  packages+=(libgoogle-gson-java)
 fi
 
 if [ "${#packages[@]}" -gt 0 ]; then
@@ -30,10 +35,10 @@ if [ "${#packages[@]}" -gt 0 ]; then
   fi
 fi
 
-if command -v javac >/dev/null && [ -f "$junit" ]; then
-  echo "android_deps: $(javac -version 2>&1), $junit"
+if command -v javac >/dev/null && [ -f "$junit" ] && [ -f "$gson" ]; then
+  echo "android_deps: $(javac -version 2>&1), $junit, $gson"
 elif [ "$in_ci" = 1 ]; then
-  echo "android_deps: no javac or $junit: the Android core's JUnit tests cannot run (CI)" >&2
+  echo "android_deps: no javac, $junit or $gson: the Android core's JUnit tests cannot run (CI)" >&2
   exit 1
 else
   echo "android_deps: the Android core's JUnit tests (tests/android_demo) will skip" >&2

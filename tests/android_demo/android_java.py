@@ -1,7 +1,7 @@
-"""Compiling and running android_demo/core with the JDK and Debian's junit4 (no Gradle).
+"""Compiling and running android_demo/core with the JDK, Debian's gson and junit4 (no Gradle).
 
-`make android_deps` (run by `make test`) installs what is missing. Without a JDK or junit4 the
-tests skip with the reason; in CI (CI=true) they fail instead, so that a broken install cannot
+`make android_deps` (run by `make test`) installs what is missing. Without a JDK, gson or junit4
+the tests skip with the reason; in CI (CI=true) they fail instead, so that a broken install cannot
 pass as green.
 """
 
@@ -21,6 +21,8 @@ TEST_RESOURCES = CORE / "src" / "test" / "resources"
 PACKAGE = "org.lcnet.demo.core"
 JUNIT_JAR = Path(os.environ.get("JUNIT_JAR", "/usr/share/java/junit4.jar"))
 HAMCREST_JAR = JUNIT_JAR.parent / "hamcrest-core.jar"
+# The core's JSON library (the app gets it from Maven: android_demo/gradle/libs.versions.toml).
+GSON_JAR = Path(os.environ.get("GSON_JAR", "/usr/share/java/gson.jar"))
 # The core is compiled against the Java 8 API: a subset of what Android 8.0 (API 26, the app's
 # minSdk) has, so that a call Android lacks (List.of, String.repeat, ...) fails here. Gradle
 # builds it as Java 11 (android_demo/core/build.gradle.kts); the tests use Java 11.
@@ -35,13 +37,12 @@ def in_ci():
 
 
 def require_toolchain():
-    """Skips (fails in CI) unless javac, java and junit4 are there."""
+    """Skips (fails in CI) unless javac, java, junit4 and gson are there."""
     missing = [tool for tool in ("javac", "java") if shutil.which(tool) is None]
-    if not JUNIT_JAR.is_file():
-        missing.append(str(JUNIT_JAR))
+    missing += [str(jar) for jar in (JUNIT_JAR, GSON_JAR) if not jar.is_file()]
     if missing:
         message = (f"missing {', '.join(missing)}: run `make android_deps` (as root it runs "
-                   "apt-get install default-jdk-headless junit4)")
+                   "apt-get install default-jdk-headless junit4 libgoogle-gson-java)")
         if in_ci():
             pytest.fail(message)
         pytest.skip(message)
@@ -69,9 +70,10 @@ def build(out_dir, main_sources=MAIN_SOURCES):
     """Compiles the core and its tests; returns the run classpath (list of paths)."""
     out_dir = Path(out_dir)
     junit = [JUNIT_JAR] + ([HAMCREST_JAR] if HAMCREST_JAR.is_file() else [])
-    main = javac(out_dir / "main", sources(main_sources), release=MAIN_RELEASE)
-    test = javac(out_dir / "test", sources(TEST_SOURCES), classpath=[main, *junit])
-    return [main, test, TEST_RESOURCES, *junit]
+    main = javac(out_dir / "main", sources(main_sources), classpath=[GSON_JAR],
+                 release=MAIN_RELEASE)
+    test = javac(out_dir / "test", sources(TEST_SOURCES), classpath=[main, GSON_JAR, *junit])
+    return [main, test, TEST_RESOURCES, GSON_JAR, *junit]
 
 
 def java(classpath, main_class, *args, timeout=300):

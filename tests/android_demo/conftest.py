@@ -1,4 +1,4 @@
-"""Fixtures of the Android demo's tests: the compiled core (javac + junit4)."""
+"""Fixtures of the Android demo's tests: the compiled core (javac + gson + junit4)."""
 
 import android_java
 import pytest

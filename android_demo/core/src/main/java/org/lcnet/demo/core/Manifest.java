@@ -1,5 +1,11 @@
 package org.lcnet.demo.core;
 
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParseException;
+import com.google.gson.JsonParser;
+import com.google.gson.JsonPrimitive;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -10,6 +16,9 @@ import java.util.Map;
  * {@code manifest.json} of the app's assets, written by {@code python -m tflite.android_assets}
  * ({@code lcnet_tf.export.android_assets.write_android_assets}): the models, the image set, the
  * reference row and what the Python benchmark measured on the same files and images.
+ *
+ * <p>Read with Gson's {@link JsonParser}, which is lenient: {@code NaN} and {@code Infinity}, which
+ * Python's {@code json} writes, are accepted (Gson keeps them as the strings "NaN", "Infinity").
  */
 public final class Manifest {
   public static final String FILE_NAME = "manifest.json";
@@ -54,12 +63,11 @@ public final class Manifest {
   /** The table {@code format_table} printed for the same files and images, or null. */
   public final String pythonTable;
   /** Python's benchmark section (summary, settings, machine), or null. */
-  public final Map<String, Object> pythonBenchmark;
-  public final Map<String, Object> metadata;
+  public final JsonObject pythonBenchmark;
+  public final JsonObject metadata;
 
   private Manifest(String imagesFile, int imageCount, List<String> classNames, String reference,
-      List<Model> models, String pythonTable, Map<String, Object> pythonBenchmark,
-      Map<String, Object> metadata) {
+      List<Model> models, String pythonTable, JsonObject pythonBenchmark, JsonObject metadata) {
     this.imagesFile = imagesFile;
     this.imageCount = imageCount;
     this.classNames = classNames;
@@ -72,71 +80,135 @@ public final class Manifest {
 
   /** Parses and checks the manifest; messages name the field that is wrong. */
   public static Manifest parse(String text) {
-    Map<String, Object> root = Json.asObject(Json.parse(text), FILE_NAME);
-    Object kind = root.get("kind");
-    if (!KIND.equals(kind)) {
+    JsonObject root;
+    try {
+      root = object(JsonParser.parseString(text), FILE_NAME);
+    } catch (JsonParseException e) {
+      Throwable cause = e.getCause() != null ? e.getCause() : e;
+      throw new IllegalArgumentException(FILE_NAME + ": invalid JSON: " + cause.getMessage(), e);
+    }
+    JsonElement kind = root.get("kind");
+    if (!new JsonPrimitive(KIND).equals(kind)) {
       throw new IllegalArgumentException(FILE_NAME + ": \"kind\" is " + kind + ", expected \""
           + KIND + "\" (write the assets with python -m tflite.android_assets).");
     }
-    int format = Json.asInt(Json.get(root, "format", FILE_NAME), FILE_NAME + ".format");
+    int format = integer(get(root, "format", FILE_NAME), FILE_NAME + ".format");
     if (format != FORMAT) {
       throw new IllegalArgumentException(FILE_NAME + ": format " + format + " is not supported "
           + "(this app reads format " + FORMAT + ").");
     }
-    Map<String, Object> images = Json.asObject(Json.get(root, "images", FILE_NAME), "images");
-    String imagesFile = Json.asString(Json.get(images, "file", "images"), "images.file");
-    int count = Json.asInt(Json.get(images, "count", "images"), "images.count");
+    JsonObject images = object(get(root, "images", FILE_NAME), "images");
+    String imagesFile = string(get(images, "file", "images"), "images.file");
+    int count = integer(get(images, "count", "images"), "images.count");
     List<String> classNames = null;
-    Object names = root.get("class_names");
-    if (names != null) {
+    if (present(root.get("class_names"))) {
       classNames = new ArrayList<>();
-      for (Object name : Json.asArray(names, "class_names")) {
-        classNames.add(Json.asString(name, "class_names[]"));
+      for (JsonElement name : array(root.get("class_names"), "class_names")) {
+        classNames.add(string(name, "class_names[]"));
       }
     }
     List<Model> models = new ArrayList<>();
-    for (Object item : Json.asArray(Json.get(root, "models", FILE_NAME), "models")) {
-      Map<String, Object> entry = Json.asObject(item, "models[]");
-      String name = Json.asString(Json.get(entry, "name", "models[]"), "models[].name");
+    for (JsonElement item : array(get(root, "models", FILE_NAME), "models")) {
+      JsonObject entry = object(item, "models[]");
+      String name = string(get(entry, "name", "models[]"), "models[].name");
       String what = "models[" + name + "]";
       List<String> keys = new ArrayList<>();
-      for (Object key : Json.asArray(Json.get(entry, "signature_keys", what), what)) {
-        keys.add(Json.asString(key, what + ".signature_keys[]"));
+      for (JsonElement key : array(get(entry, "signature_keys", what), what)) {
+        keys.add(string(key, what + ".signature_keys[]"));
       }
-      models.add(new Model(name, Json.asString(Json.get(entry, "role", what), what + ".role"),
-          Json.asString(Json.get(entry, "precision", what), what + ".precision"),
-          Json.asString(Json.get(entry, "file", what), what + ".file"), keys,
-          tensorSpecs(Json.get(entry, "inputs", what), what + ".inputs"),
-          tensorSpecs(Json.get(entry, "outputs", what), what + ".outputs"),
-          Json.asInt(Json.get(entry, "num_if_ops", what), what + ".num_if_ops")));
+      models.add(new Model(name, string(get(entry, "role", what), what + ".role"),
+          string(get(entry, "precision", what), what + ".precision"),
+          string(get(entry, "file", what), what + ".file"), keys,
+          tensorSpecs(get(entry, "inputs", what), what + ".inputs"),
+          tensorSpecs(get(entry, "outputs", what), what + ".outputs"),
+          integer(get(entry, "num_if_ops", what), what + ".num_if_ops")));
     }
     if (models.isEmpty()) {
       throw new IllegalArgumentException(FILE_NAME + ": no models.");
     }
-    String reference = Json.asString(Json.get(root, "reference", FILE_NAME), "reference");
-    Map<String, Object> python = null;
+    String reference = string(get(root, "reference", FILE_NAME), "reference");
+    JsonObject python = null;
     String pythonTable = null;
-    Object benchmark = root.get("python_benchmark");
-    if (benchmark != null) {
-      python = Json.asObject(benchmark, "python_benchmark");
-      pythonTable = Json.asString(Json.get(python, "table", "python_benchmark"),
-          "python_benchmark.table");
+    if (present(root.get("python_benchmark"))) {
+      python = object(root.get("python_benchmark"), "python_benchmark");
+      pythonTable = string(get(python, "table", "python_benchmark"), "python_benchmark.table");
     }
-    Map<String, Object> metadata = root.get("metadata") == null ? new LinkedHashMap<>()
-        : Json.asObject(root.get("metadata"), "metadata");
+    JsonObject metadata = present(root.get("metadata"))
+        ? object(root.get("metadata"), "metadata") : new JsonObject();
     return new Manifest(imagesFile, count, classNames, reference, models, pythonTable, python,
         metadata);
   }
 
-  private static Map<String, TensorSpec> tensorSpecs(Object value, String what) {
+  private static Map<String, TensorSpec> tensorSpecs(JsonElement value, String what) {
     Map<String, TensorSpec> specs = new LinkedHashMap<>();
-    for (Map.Entry<String, Object> entry : Json.asObject(value, what).entrySet()) {
-      Map<String, Object> spec = Json.asObject(entry.getValue(), what + "." + entry.getKey());
+    for (Map.Entry<String, JsonElement> entry : object(value, what).entrySet()) {
+      JsonObject spec = object(entry.getValue(), what + "." + entry.getKey());
+      JsonArray shape = array(get(spec, "shape", what), what + ".shape");
+      int[] dims = new int[shape.size()];
+      for (int i = 0; i < dims.length; i++) {
+        dims[i] = integer(shape.get(i), what + ".shape[" + i + "]");
+      }
       specs.put(entry.getKey(), new TensorSpec(entry.getKey(),
-          Json.asString(Json.get(spec, "dtype", what), what + ".dtype"),
-          Json.asIntArray(Json.get(spec, "shape", what), what + ".shape")));
+          string(get(spec, "dtype", what), what + ".dtype"), dims));
     }
     return specs;
+  }
+
+  // ---- checked access: the messages name the field ------------------------------------------
+
+  /** Neither missing nor JSON null. */
+  private static boolean present(JsonElement value) {
+    return value != null && !value.isJsonNull();
+  }
+
+  /** {@code object[key]}, which must exist (it may be JSON null). */
+  private static JsonElement get(JsonObject object, String key, String what) {
+    if (!object.has(key)) {
+      throw new IllegalArgumentException(what + ": missing key \"" + key + "\"");
+    }
+    return object.get(key);
+  }
+
+  private static JsonObject object(JsonElement value, String what) {
+    if (value == null || !value.isJsonObject()) {
+      throw expected(what, "a JSON object", value);
+    }
+    return value.getAsJsonObject();
+  }
+
+  private static JsonArray array(JsonElement value, String what) {
+    if (value == null || !value.isJsonArray()) {
+      throw expected(what, "a JSON array", value);
+    }
+    return value.getAsJsonArray();
+  }
+
+  private static String string(JsonElement value, String what) {
+    if (!isString(value)) {
+      throw expected(what, "a string", value);
+    }
+    return value.getAsString();
+  }
+
+  private static boolean isString(JsonElement value) {
+    return value != null && value.isJsonPrimitive() && value.getAsJsonPrimitive().isString();
+  }
+
+  /** An integral JSON number as an int. */
+  private static int integer(JsonElement value, String what) {
+    boolean isNumber = value != null && value.isJsonPrimitive()
+        && value.getAsJsonPrimitive().isNumber();
+    double number = isNumber ? value.getAsDouble() : Double.NaN;
+    if (number != Math.rint(number) || Math.abs(number) > Integer.MAX_VALUE) {
+      throw expected(what, "an integer", value);
+    }
+    return (int) number;
+  }
+
+  private static IllegalArgumentException expected(String what, String kind, JsonElement value) {
+    String text = String.valueOf(value);  // JSON text; "null" when missing.
+    return new IllegalArgumentException(what + ": expected " + kind + ", got "
+        + (text.length() > 60 ? text.substring(0, 60) + "..." : text));
   }
 
   /** Model names in manifest order. */
@@ -160,7 +232,7 @@ public final class Manifest {
 
   /** The converter's TensorFlow version as recorded by Python, or null. */
   public String converterVersion() {
-    Object converter = metadata.get("tensorflow");
-    return converter instanceof String ? (String) converter : null;
+    JsonElement converter = metadata.get("tensorflow");
+    return isString(converter) ? converter.getAsString() : null;
   }
 }

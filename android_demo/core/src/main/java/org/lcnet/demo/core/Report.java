@@ -1,5 +1,10 @@
 package org.lcnet.demo.core;
 
+import com.google.gson.Gson;
+import com.google.gson.GsonBuilder;
+import com.google.gson.stream.JsonWriter;
+import java.io.IOException;
+import java.io.StringWriter;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -8,6 +13,10 @@ import java.util.Map;
 
 /** The benchmark's outputs: the table Python prints, a per-image CSV, the JSON report, one line. */
 public final class Report {
+  /** Keeps null values; NaN and infinities reach {@link #toJson}'s writer, which nulls them. */
+  private static final Gson GSON = new GsonBuilder().serializeNulls()
+      .serializeSpecialFloatingPointValues().disableHtmlEscaping().create();
+
   private Report() {}
 
   /** {@code lcnet_tf.export.benchmark.format_table}: the same text, character for character. */
@@ -141,7 +150,31 @@ public final class Report {
       perImage.put(record.name, entry);
     }
     report.put("per_image", perImage);
-    return Json.write(report, 1);
+    return toJson(report);
+  }
+
+  /**
+   * {@code value} (maps, lists, primitive arrays, strings, numbers, booleans, null, Gson trees) as
+   * JSON indented by one space. Null values are kept; NaN and infinities are written as null
+   * (strict JSON).
+   */
+  public static String toJson(Object value) {
+    StringWriter text = new StringWriter();
+    JsonWriter writer = new JsonWriter(text) {
+      @Override
+      public JsonWriter value(double number) throws IOException {
+        return Double.isFinite(number) ? super.value(number) : nullValue();
+      }
+
+      @Override
+      public JsonWriter value(Number number) throws IOException {
+        return number == null || Double.isFinite(number.doubleValue()) ? super.value(number)
+            : nullValue();
+      }
+    };
+    writer.setIndent(" ");
+    GSON.toJson(value, Object.class, writer);
+    return text.toString();
   }
 
   /**

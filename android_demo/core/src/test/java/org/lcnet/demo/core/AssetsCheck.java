@@ -27,10 +27,10 @@ public final class AssetsCheck {
       out = check(Paths.get(args[0]));
     } catch (Exception e) {
       out.put("error", e.toString());
-      System.out.println(Json.write(out, 1));
+      System.out.println(Report.toJson(out));
       System.exit(1);
     }
-    System.out.println(Json.write(out, 1));
+    System.out.println(Report.toJson(out));
   }
 
   static Map<String, Object> check(Path assets) throws Exception {

@@ -1,5 +1,10 @@
 package org.lcnet.demo.core;
 
+import com.google.gson.Gson;
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -24,6 +29,7 @@ import java.util.Map;
  */
 public final class GoldenCheck {
   public static final double TOLERANCE = 1e-9;
+  private static final Gson GSON = new Gson();
 
   private GoldenCheck() {}
 
@@ -39,14 +45,13 @@ public final class GoldenCheck {
   /** Every difference between the file's expectations and this core; empty when they agree. */
   public static List<String> checkFile(String path) throws IOException {
     String text = new String(Files.readAllBytes(Paths.get(path)), StandardCharsets.UTF_8);
-    Map<String, Object> golden = Json.asObject(Json.parse(text), path);
+    JsonArray cases = JsonParser.parseString(text).getAsJsonObject().getAsJsonArray("cases");
     List<String> problems = new ArrayList<>();
-    List<Object> cases = Json.asArray(golden.get("cases"), "cases");
     if (cases.isEmpty()) {
       problems.add("no cases in " + path);
     }
-    for (Object item : cases) {
-      Map<String, Object> goldenCase = Json.asObject(item, "case");
+    for (JsonElement item : cases) {
+      JsonObject goldenCase = item.getAsJsonObject();
       try {
         problems.addAll(checkCase(goldenCase));
       } catch (Exception e) {
@@ -56,24 +61,24 @@ public final class GoldenCheck {
     return problems;
   }
 
-  static List<String> checkCase(Map<String, Object> goldenCase) throws Exception {
-    String name = Json.asString(goldenCase.get("name"), "name");
-    Map<String, Object> settings = Json.asObject(goldenCase.get("settings"), "settings");
-    int numImages = Json.asInt(settings.get("num_images"), "num_images");
-    int repeats = Json.asInt(settings.get("repeats"), "repeats");
-    int chunk = Json.asInt(settings.get("chunk"), "chunk");
-    String reference = Json.asString(settings.get("reference"), "reference");
-    int[] shape = Json.asIntArray(settings.get("image_shape"), "image_shape");
-    int[] labels = Json.asIntArray(goldenCase.get("labels"), "labels");
+  static List<String> checkCase(JsonObject goldenCase) throws Exception {
+    String name = goldenCase.get("name").getAsString();
+    JsonObject settings = goldenCase.getAsJsonObject("settings");
+    int numImages = settings.get("num_images").getAsInt();
+    int repeats = settings.get("repeats").getAsInt();
+    int chunk = settings.get("chunk").getAsInt();
+    String reference = settings.get("reference").getAsString();
+    int[] shape = GSON.fromJson(settings.get("image_shape"), int[].class);
+    int[] labels = GSON.fromJson(goldenCase.get("labels"), int[].class);
     ImageSet images = imageSet(labels, shape);
 
     FakeClock clock = new FakeClock();
     List<String> trace = new ArrayList<>();
     Map<String, ScriptedRunner> runners = new LinkedHashMap<>();
-    Map<String, Object> scripts = Json.asObject(goldenCase.get("scripts"), "scripts");
-    for (Map.Entry<String, Object> entry : scripts.entrySet()) {
+    for (Map.Entry<String, JsonElement> entry :
+        goldenCase.getAsJsonObject("scripts").entrySet()) {
       runners.put(entry.getKey(), new ScriptedRunner(entry.getKey(),
-          Json.asObject(entry.getValue(), entry.getKey()), shape, clock, trace));
+          entry.getValue().getAsJsonObject(), shape, clock, trace));
     }
     List<String> names = new ArrayList<>(runners.keySet());
     List<String> problems = new ArrayList<>();
@@ -85,27 +90,27 @@ public final class GoldenCheck {
         new Benchmark(repeats, chunk, clock).run(runners, images, numImages, null, null);
     Summary summary = Summary.compute(records, reference);
 
-    Map<String, Object> expected = Json.asObject(goldenCase.get("expected"), "expected");
+    JsonObject expected = goldenCase.getAsJsonObject("expected");
     List<String> expectedTrace = new ArrayList<>();
-    for (Object call : Json.asArray(expected.get("trace"), "trace")) {
-      List<Object> pair = Json.asArray(call, "trace[]");
-      expectedTrace.add(pair.get(0) + ":" + Json.asInt(pair.get(1), "trace index"));
+    for (JsonElement call : expected.getAsJsonArray("trace")) {
+      JsonArray pair = call.getAsJsonArray();
+      expectedTrace.add(pair.get(0).getAsString() + ":" + pair.get(1).getAsInt());
     }
     if (!expectedTrace.equals(trace)) {
       problems.add(name + ": call order differs; first difference at call "
           + firstDifference(expectedTrace, trace) + " (Python " + expectedTrace.size()
           + " calls, Java " + trace.size() + ")");
     }
-    Map<String, Object> perImage = Json.asObject(expected.get("per_image"), "per_image");
-    for (Map.Entry<String, Object> entry : perImage.entrySet()) {
-      Map<String, Object> python = Json.asObject(entry.getValue(), entry.getKey());
+    for (Map.Entry<String, JsonElement> entry :
+        expected.getAsJsonObject("per_image").entrySet()) {
+      JsonObject python = entry.getValue().getAsJsonObject();
       ModelRecord record = records.get(entry.getKey());
-      double[] latency = Json.asDoubleArray(python.get("latency_ms"), "latency_ms");
-      List<Object> correct = Json.asArray(python.get("correct"), "correct");
+      double[] latency = GSON.fromJson(python.get("latency_ms"), double[].class);
+      boolean[] correct = GSON.fromJson(python.get("correct"), boolean[].class);
       for (int i = 0; i < latency.length; i++) {
         compare(problems, name + "/" + entry.getKey() + "/latency_ms[" + i + "]", latency[i],
             record.latencyMs[i]);
-        if (Json.asBoolean(correct.get(i), "correct") != record.correct[i]) {
+        if (correct[i] != record.correct[i]) {
           problems.add(name + "/" + entry.getKey() + "/correct[" + i + "] differs");
         }
       }
@@ -114,7 +119,7 @@ public final class GoldenCheck {
     compareTree(problems, name + "/same_precision", expected.get("same_precision"),
         Report.samePrecisionJson(summary));
     String table = Report.table(summary);
-    String expectedTable = Json.asString(expected.get("table"), "table");
+    String expectedTable = expected.get("table").getAsString();
     if (!expectedTable.equals(table)) {
       problems.add(name + ": table text differs.\nPython:\n" + expectedTable + "\nJava:\n" + table);
     }
@@ -126,19 +131,20 @@ public final class GoldenCheck {
    * except {@code num_if_ops} (read from the flatbuffer in Python; the app takes it from the
    * manifest).
    */
-  static void compareTree(List<String> problems, String path, Object python, Object java) {
-    if (python == null || java == null) {
-      if (python != java) {
+  static void compareTree(List<String> problems, String path, JsonElement python, Object java) {
+    boolean pythonNull = python == null || python.isJsonNull();
+    if (pythonNull || java == null) {
+      if (pythonNull != (java == null)) {
         problems.add(path + ": Python " + python + ", Java " + java);
       }
-    } else if (python instanceof Map) {
-      Map<String, Object> pythonMap = Json.asObject(python, path);
+    } else if (python.isJsonObject()) {
       if (!(java instanceof Map)) {
         problems.add(path + ": Java has no object");
         return;
       }
-      Map<String, Object> javaMap = Json.asObject(java, path);
-      for (Map.Entry<String, Object> entry : pythonMap.entrySet()) {
+      JsonObject pythonMap = python.getAsJsonObject();
+      Map<?, ?> javaMap = (Map<?, ?>) java;
+      for (Map.Entry<String, JsonElement> entry : pythonMap.entrySet()) {
         if (entry.getKey().equals("num_if_ops")) {
           continue;
         }
@@ -149,14 +155,14 @@ public final class GoldenCheck {
         compareTree(problems, path + "/" + entry.getKey(), entry.getValue(),
             javaMap.get(entry.getKey()));
       }
-      for (String key : javaMap.keySet()) {
-        if (!pythonMap.containsKey(key)) {
+      for (Object key : javaMap.keySet()) {
+        if (!pythonMap.has(String.valueOf(key))) {
           problems.add(path + "/" + key + ": only in Java");
         }
       }
-    } else if (python instanceof List) {
-      List<Object> pythonList = Json.asArray(python, path);
-      List<Object> javaList = Json.asArray(java, path);
+    } else if (python.isJsonArray()) {
+      JsonArray pythonList = python.getAsJsonArray();
+      List<?> javaList = (List<?>) java;
       if (pythonList.size() != javaList.size()) {
         problems.add(path + ": length " + pythonList.size() + " vs " + javaList.size());
         return;
@@ -164,9 +170,9 @@ public final class GoldenCheck {
       for (int i = 0; i < pythonList.size(); i++) {
         compareTree(problems, path + "[" + i + "]", pythonList.get(i), javaList.get(i));
       }
-    } else if (python instanceof Number) {
-      compare(problems, path, ((Number) python).doubleValue(), ((Number) java).doubleValue());
-    } else if (!python.equals(java)) {
+    } else if (python.getAsJsonPrimitive().isNumber()) {
+      compare(problems, path, python.getAsDouble(), ((Number) java).doubleValue());
+    } else if (!python.getAsString().equals(String.valueOf(java))) {
       problems.add(path + ": Python " + python + ", Java " + java);
     }
   }
@@ -232,25 +238,23 @@ public final class GoldenCheck {
     private final List<String> trace;
     private final double[] callNs;
     private final double[] flops;
-    private final List<Object> logits;
-    private final List<Object> gate;
+    private final double[][] logits;
+    private final double[][] gate;
     private final ModelSignature signature;
     private int position;
     private int image = -1;
 
-    ScriptedRunner(String name, Map<String, Object> script, int[] shape, FakeClock clock,
+    ScriptedRunner(String name, JsonObject script, int[] shape, FakeClock clock,
         List<String> trace) throws ContractException {
       this.name = name;
       this.clock = clock;
       this.trace = trace;
-      callNs = Json.asDoubleArray(script.get("call_ns"), "call_ns");
-      flops = Json.asDoubleArray(script.get("flops"), "flops");
-      logits = Json.asArray(script.get("logits"), "logits");
-      gate = Json.asArray(script.get("gate"), "gate");
-      int classes = Json.asArray(logits.get(0), "logits[0]").size();
-      int blocks = Json.asArray(gate.get(0), "gate[0]").size();
-      signature = TestModels.signature(name + ".tflite", shape[0], shape[1], classes, blocks,
-          false);
+      callNs = GSON.fromJson(script.get("call_ns"), double[].class);
+      flops = GSON.fromJson(script.get("flops"), double[].class);
+      logits = GSON.fromJson(script.get("logits"), double[][].class);
+      gate = GSON.fromJson(script.get("gate"), double[][].class);
+      signature = TestModels.signature(name + ".tflite", shape[0], shape[1], logits[0].length,
+          gate[0].length, false);
     }
 
     @Override
@@ -271,11 +275,11 @@ public final class GoldenCheck {
 
     @Override
     public void readOutputs(ModelOutputs outputs) {
-      double[] row = Json.asDoubleArray(logits.get(image), "logits");
+      double[] row = logits[image];
       for (int i = 0; i < row.length; i++) {
         outputs.logits[i] = (float) row[i];
       }
-      double[] gates = Json.asDoubleArray(gate.get(image), "gate");
+      double[] gates = gate[image];
       for (int b = 0; b < gates.length; b++) {
         outputs.gate[b] = (float) gates[b];
         outputs.keptGroups[b] = 0f;

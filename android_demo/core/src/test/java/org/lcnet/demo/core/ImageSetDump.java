@@ -53,6 +53,6 @@ public final class ImageSetDump {
     header.put("width", images.width);
     header.put("channels", images.channels);
     header.put("labels", images.labels());
-    Files.write(Paths.get(prefix + ".json"), Json.write(header, 1).getBytes(StandardCharsets.UTF_8));
+    Files.write(Paths.get(prefix + ".json"), Report.toJson(header).getBytes(StandardCharsets.UTF_8));
   }
 }

@@ -55,7 +55,7 @@ public final class JUnitReport {
       classes[i - 1] = Class.forName(args[i]);
     }
     Result result = core.run(classes);
-    Files.write(Paths.get(args[0]), Json.write(results, 1).getBytes(StandardCharsets.UTF_8));
+    Files.write(Paths.get(args[0]), Report.toJson(results).getBytes(StandardCharsets.UTF_8));
     System.out.println("JUnit: " + result.getRunCount() + " run, " + result.getFailureCount()
         + " failed, " + result.getIgnoreCount() + " ignored");
     System.exit(result.wasSuccessful() ? 0 : 1);

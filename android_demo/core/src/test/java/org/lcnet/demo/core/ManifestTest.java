@@ -24,13 +24,17 @@ public class ManifestTest {
 
   /** A manifest like the one write_android_assets writes (3 images of 4x5x3). */
   static Manifest sample() {
-    return Manifest.parse("{\"kind\": \"lcnet-android-assets\", \"format\": 1, "
+    return Manifest.parse(sampleText());
+  }
+
+  static String sampleText() {
+    return "{\"kind\": \"lcnet-android-assets\", \"format\": 1, "
         + "\"images\": {\"file\": \"images.bin\", \"count\": 3, \"shape\": [4, 5, 3]}, "
         + "\"class_names\": [\"airplane\", \"automobile\"], \"reference\": \"static\", "
         + "\"models\": [" + model("dynamic", false) + ", " + model("static", false) + ", "
         + model("dynamic_int8", true) + ", " + model("static_int8", false) + "], "
         + "\"python_benchmark\": {\"table\": \"model  acc\"}, "
-        + "\"metadata\": {\"tensorflow\": \"2.21.0\"}}");
+        + "\"metadata\": {\"tensorflow\": \"2.21.0\"}}";
   }
 
   @Test

@@ -4,8 +4,9 @@ import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertThrows;
 import static org.junit.Assert.assertTrue;
 
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import org.junit.Test;
 
@@ -69,15 +70,13 @@ public class SummaryReportTest {
 
     Map<String, Object> metadata = new LinkedHashMap<>();
     metadata.put("device", "test");
-    Map<String, Object> report = Json.asObject(
-        Json.parse(Report.json(summary, records(), metadata)), "report");
-    Map<String, Object> models = Json.asObject(report.get("models"), "models");
-    Map<String, Object> dynamic = Json.asObject(models.get("dynamic"), "dynamic");
-    assertEquals(2.0, Json.asDouble(dynamic.get("flops_speedup"), "x"), 0.0);
-    assertEquals("static", Json.asObject(report.get("metadata"), "m").get("reference"));
-    List<Object> latency = Json.asArray(Json.asObject(Json.asObject(report.get("per_image"), "p")
-        .get("dynamic"), "d").get("latency_ms"), "l");
-    assertEquals(4, latency.size());
+    JsonObject report =
+        JsonParser.parseString(Report.json(summary, records(), metadata)).getAsJsonObject();
+    JsonObject dynamic = report.getAsJsonObject("models").getAsJsonObject("dynamic");
+    assertEquals(2.0, dynamic.get("flops_speedup").getAsDouble(), 0.0);
+    assertEquals("static", report.getAsJsonObject("metadata").get("reference").getAsString());
+    assertEquals(4, report.getAsJsonObject("per_image").getAsJsonObject("dynamic")
+        .getAsJsonArray("latency_ms").size());
 
     assertEquals("dynamic 0.600 ms vs static 1.000 ms: 1.67x at 50.0% FLOPs, efficiency 0.83, "
         + "accuracy 0.5000 vs 0.7500", Report.summaryLine(summary));
