@@ -1,10 +1,11 @@
-"""`lcnet_tf.cost.CostModel` against a few-line NumPy reference and the FLOPs goldens."""
+"""`lcnet_tf.cost.cost_model.CostModel` against a few-line NumPy reference and the FLOPs goldens."""
 
 import numpy as np
 import pytest
 
 import lcnet_tf
-from lcnet_tf.cost import CostModel, kept_group_count
+from lcnet_tf.cost.cost_model import CostModel
+from lcnet_tf.ops.gate_ops import kept_group_count
 
 RESNET20_MACS = 40_555_136  # tests/test_flops.py EXACT (hand count from the architecture)
 

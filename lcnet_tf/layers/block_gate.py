@@ -5,7 +5,7 @@ import math
 import keras
 from keras import ops
 
-from lcnet_tf import ops as gate_ops
+from lcnet_tf.ops import gate_ops
 
 GATE_OVERRIDES = (None, "open", "closed")
 

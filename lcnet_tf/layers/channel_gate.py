@@ -4,8 +4,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from lcnet_tf import ops as gate_ops
 from lcnet_tf.layers.block_gate import check_plain_open_path
+from lcnet_tf.ops import gate_ops
 
 
 @keras.saving.register_keras_serializable(package="lcnet_tf")

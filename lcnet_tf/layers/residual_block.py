@@ -5,11 +5,10 @@ import math
 import keras
 from keras import ops
 
-from lcnet_tf import deployment as deployment_graph
-from lcnet_tf import ops as gate_ops
-from lcnet_tf.cost import kept_group_count
+import lcnet_tf.deployment as deployment_graph
 from lcnet_tf.layers.block_gate import BlockGate, check_plain_open_path
 from lcnet_tf.layers.channel_gate import ChannelGate
+from lcnet_tf.ops import gate_ops
 
 BLOCK_TYPES = ("basic", "bottleneck")
 SHORTCUTS = ("zero_pad", "projection")
@@ -204,7 +203,7 @@ class GatedResidualBlock(keras.layers.Layer):
         self.channel_gate_layer = None
         self.keep_groups = 0
         if channel_groups:
-            self.keep_groups = kept_group_count(self.channel_keep, channel_groups)
+            self.keep_groups = gate_ops.kept_group_count(self.channel_keep, channel_groups)
             self.channel_gate_layer = ChannelGate(
                 channel_groups, self.keep_groups, hidden_units=gate_hidden,
                 plain_open_path=plain_open_path, name="channel_gate",

@@ -12,6 +12,9 @@ Conventions:
   the gradient of `sigmoid(noisy_logit / temperature)`.
 """
 
+import math
+import numbers
+
 import keras
 from keras import ops
 
@@ -115,6 +118,34 @@ def plain_when_open(values, plain_value, override=None, force_open=None):
     if force_open is None:
         return values
     return ops.where(ops.cast(force_open, "bool"), ops.full_like(values, plain_value), values)
+
+
+def kept_group_count(channel_keep, groups):
+    """Channel groups a C-Net gate keeps per image: the `k` of `top_k_group_mask`.
+
+    `k = max(1, floor(channel_keep * groups + 0.5))`: the nearest count, halves rounded up,
+    and never 0 (a running block computes at least one group).
+
+    Args:
+        channel_keep: fraction of groups kept, 0 < channel_keep <= 1.
+        groups: channel groups of the block, a positive int (Python or NumPy).
+
+    Returns:
+        Python int with 1 <= k <= groups.
+
+    Example:
+        >>> [kept_group_count(f, 4) for f in (0.1, 0.25, 0.5, 0.625, 1.0)]  # [1, 1, 2, 3, 4]
+    """
+    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
+        raise ValueError(
+            f"Invalid value for `groups`: expected a positive int. Received: groups={groups!r}"
+        )
+    if not 0.0 < channel_keep <= 1.0:
+        raise ValueError(
+            "Invalid value for `channel_keep`: expected 0 < channel_keep <= 1. "
+            f"Received: channel_keep={channel_keep!r}"
+        )
+    return max(1, math.floor(channel_keep * groups + 0.5))
 
 
 def top_k_group_mask(saliency, k):

@@ -5,9 +5,10 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from lcnet_tf import compat
-from lcnet_tf import deployment as deployment_graph
-from lcnet_tf.cost import CostModel
+import lcnet_tf.compat as compat
+import lcnet_tf.deployment as deployment_graph
+from lcnet_tf.cost.cost_model import CostModel
+from lcnet_tf.gate_control import gate_layers
 from lcnet_tf.layers import GatedResidualBlock
 from lcnet_tf.ops import budget_ops
 
@@ -652,8 +653,6 @@ class GatedResNet(keras.Model):
 
     def gate_variables(self):
         """The trainable weights of the L-Net and C-Net gates (not the backbone's)."""
-        from lcnet_tf.gate_control import gate_layers
-
         return [weight for gate in gate_layers(self) for weight in gate.trainable_weights]
 
     def _split_gradients(self, tape, full_loss, gated_loss, weights):

@@ -1,11 +1,13 @@
 """lcnet_tf.ops.gate_ops against few-line NumPy references and edge cases."""
 
+from fractions import Fraction
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from lcnet_tf import ops as gate_ops
+from lcnet_tf.ops import gate_ops
 
 
 def np_sigmoid(x):
@@ -170,6 +172,43 @@ def test_top_k_group_mask_has_no_gradient():
 def test_top_k_group_mask_invalid_k(k):
     with pytest.raises(ValueError, match=r"`k`.*Received: k="):
         gate_ops.top_k_group_mask(tensor([[0.1, 0.2, 0.3, 0.4]]), k)
+
+
+# kept_group_count -------------------------------------------------------------------------------
+def reference_kept_groups(channel_keep, groups):
+    """Reference: the count k >= 1 whose fraction k / groups is nearest, halves to the larger."""
+    keep = Fraction(channel_keep)  # the float's exact value: ties are real ties
+    return min(range(1, groups + 1), key=lambda k: (abs(Fraction(k, groups) - keep), -k))
+
+
+def test_kept_group_count_matches_reference(rng):
+    cases = [(j / 16, groups) for j in range(1, 17) for groups in range(1, 9)]
+    cases += [(float(keep), int(groups)) for keep, groups in
+              zip(rng.uniform(1e-3, 1.0, 50), rng.integers(1, 33, 50), strict=True)]
+    for channel_keep, groups in cases:
+        assert gate_ops.kept_group_count(channel_keep, groups) == reference_kept_groups(
+            channel_keep, groups), (channel_keep, groups)
+
+
+def test_kept_group_count_edges():
+    assert gate_ops.kept_group_count(1.0, 4) == 4  # k = G: every group
+    assert gate_ops.kept_group_count(1e-6, 4) == 1  # never 0: a running block computes a group
+    assert gate_ops.kept_group_count(0.5, 3) == 2  # 1.5 rounds up
+    assert gate_ops.kept_group_count(0.625, 4) == 3  # 2.5 rounds up
+    assert gate_ops.kept_group_count(0.6, 1) == 1
+    k = gate_ops.kept_group_count(0.5, np.int64(8))  # cost tables hold NumPy ints
+    assert type(k) is int and k == 4
+    assert to_np(gate_ops.top_k_group_mask(tensor(np.ones((2, 8))), k)).sum() == 8
+
+
+@pytest.mark.parametrize("channel_keep, groups, name", [
+    (0.0, 4, "channel_keep"), (-0.5, 4, "channel_keep"), (1.5, 4, "channel_keep"),
+    (0.5, 0, "groups"), (0.5, -2, "groups"), (0.5, 2.0, "groups"), (0.5, True, "groups"),
+    (0.5, None, "groups"),
+])
+def test_kept_group_count_invalid(channel_keep, groups, name):
+    with pytest.raises(ValueError, match=rf"`{name}`.*Received: {name}="):
+        gate_ops.kept_group_count(channel_keep, groups)
 
 
 # expand_group_mask ------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """One cost model per gated network: every FLOPs figure is asked of it.
 
-`lcnet_tf.flops` turns layers into a cost table (the FLOPs rules, one table);
-`CostModel` is the arithmetic on that table, written once. Per image a gated
-model runs
+`lcnet_tf.cost.table` turns layers into a cost table (with the FLOPs rules of
+`lcnet_tf.cost.rules`); `CostModel` is the arithmetic on that table, written
+once. Per image a gated model runs
 
     flops = fixed + sum_b(always_b + gate_b * controlled_b),
     controlled_b = run_b + kept_groups_b * per_group_b
@@ -23,25 +23,20 @@ Named cost points, with one meaning each:
   running block with its k kept groups.
 """
 
-import math
-
 import numpy as np
 from keras import ops
 
+from lcnet_tf.cost.table import cost_table
 from lcnet_tf.ops import budget_ops
-
-
-def kept_group_count(channel_keep, groups):
-    """Groups a C-Net gate keeps per image: `max(1, floor(channel_keep * groups + 0.5))`."""
-    return max(1, math.floor(channel_keep * groups + 0.5))
+from lcnet_tf.ops.gate_ops import kept_group_count
 
 
 class CostModel:
     """The FLOPs arithmetic of one gated model (see the module docstring).
 
     Args:
-        table: `lcnet_tf.flops.cost_table(model)`: `fixed`, `always`, `run`,
-            `per_group`, `groups`, `backbone_block`, `backbone`.
+        table: `cost_table(model)`: `fixed`, `always`, `run`, `per_group`,
+            `groups`, `backbone_block`, `backbone`.
         block_gated: (blocks,) bools, True for blocks with a block gate (L-Net).
         keep_groups: (blocks,) channel groups a running block keeps per image
             (0 without a channel gate).
@@ -66,10 +61,8 @@ class CostModel:
     @classmethod
     def from_model(cls, model):
         """The cost model of a built `GatedResNet` (or any model with `blocks`)."""
-        from lcnet_tf import flops as flops_lib
-
         return cls(
-            flops_lib.cost_table(model),
+            cost_table(model),
             [bool(block.block_gate) for block in model.blocks],
             [int(block.keep_groups or 0) for block in model.blocks],
         )
@@ -169,3 +162,16 @@ class CostModel:
             return 1.0
         ratios = [self.decision_range(f)[1] for f in fractions]
         return float(fractions[int(np.argmin([abs(r - budget) for r in ratios]))])
+
+
+def open_flops(model):
+    """Per-image FLOPs with every gate forced open (`CostModel.forced_open_flops`)."""
+    return CostModel.from_model(model).forced_open_flops()
+
+
+def closed_flops(model):
+    """Per-image FLOPs with every gate forced closed (`CostModel.forced_closed_flops`):
+    gated blocks skipped, no channel groups kept; blocks without a block gate still run
+    their ungrouped part. Not the lowest ratio calibration can reach with trained top-k
+    channel gates: that is `CostModel.decision_range()`."""
+    return CostModel.from_model(model).forced_closed_flops()
