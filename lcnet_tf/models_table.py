@@ -6,7 +6,7 @@ Usage: python -m lcnet_tf.models_table [--models resnet20,resnet56] [--gatings n
 import argparse
 import sys
 
-from lcnet_tf import flops
+from lcnet_tf.flops import backbone_flops, closed_flops, open_flops
 from lcnet_tf.models import create_model, list_models
 from lcnet_tf.models.resnet.resnet_model import GATINGS
 
@@ -20,9 +20,9 @@ def model_rows(names=None, gatings=GATINGS):
                 "model": name,
                 "gating": gating,
                 "params": model.count_params(),
-                "backbone_flops": flops.backbone_flops(model),
-                "open_flops": flops.open_flops(model),
-                "closed_flops": flops.closed_flops(model),
+                "backbone_flops": backbone_flops(model),
+                "open_flops": open_flops(model),
+                "closed_flops": closed_flops(model),
             }
 
 

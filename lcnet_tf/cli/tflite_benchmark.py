@@ -11,11 +11,11 @@ import os
 
 from absl import app, flags
 
-import lcnet_tf
 from lcnet_tf.cli.errors import run_with_clear_errors
 from lcnet_tf.export import load_keras_model
 from lcnet_tf.export.benchmark import load_images, run_benchmark
 from lcnet_tf.export.gate_patterns import randomize_gates
+from lcnet_tf.models import create_model
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "Trained .keras model, or a registered model name.",
@@ -41,7 +41,7 @@ def main(argv):
     if os.path.exists(FLAGS.model) or FLAGS.model.endswith(".keras"):
         model = load_keras_model(FLAGS.model)
     else:
-        model = lcnet_tf.create_model(FLAGS.model, gating=FLAGS.gating)
+        model = create_model(FLAGS.model, gating=FLAGS.gating)
         images, _ = load_images(FLAGS.dataset, "train", 256)
         randomize_gates(model, seed=0, block_keep_prob=FLAGS.gate_keep, images=images)
     static_model = load_keras_model(FLAGS.static_model) if FLAGS.static_model else None

@@ -18,7 +18,8 @@ import tensorflow as tf
 from ai_edge_litert import schema_py_generated as tflite_schema
 from ai_edge_litert.tools import flatbuffer_utils
 
-from lcnet_tf import compat
+import lcnet_tf.compat as compat
+import lcnet_tf.models  # noqa: F401  (registers the lcnet_tf layers and models with Keras)
 from lcnet_tf.export import int8_boundaries
 from lcnet_tf.export.tflite_inspect import TFLiteModelError, read_tflite_bytes, summarize_tflite
 from lcnet_tf.gate_control import gate_layers
@@ -52,8 +53,6 @@ def load_keras_model(path):
     Example:
         >>> model = load_keras_model("runs/r20/model.keras")
     """
-    import lcnet_tf  # noqa: F401  (registers the lcnet_tf layers and models)
-
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ExportError(f"Keras model not found: {path!r}")
