@@ -21,7 +21,7 @@ test: install web_deps android_deps
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # The browser page's npm packages (web_demo/package-lock.json) and Debian's chromium for
-# its tests (tests/web_demo); in CI a missing one is an error, elsewhere they skip.
+# its tests (tests/apps/test_web_demo.py); in CI a missing one is an error, elsewhere they skip.
 web_deps:
 	@bash web_demo/scripts/install_deps.sh
 

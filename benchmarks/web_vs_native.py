@@ -25,14 +25,14 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
-from lcnet_tf.export import load_keras_model, to_tflite
-from lcnet_tf.export.benchmark import TFLiteRunner, compare_models, format_table, load_images
-from lcnet_tf.export.web_demo import (
+from lcnet_tf.apps.web_demo import (
     QUANTIZE_SUFFIXES,
     dataset_class_names,
     make_server,
     write_demo_data,
 )
+from lcnet_tf.export import load_keras_model, to_tflite
+from lcnet_tf.export.benchmark import TFLiteRunner, compare_models, format_table, load_images
 
 REPO = Path(__file__).resolve().parents[1]
 FLAGS = flags.FLAGS

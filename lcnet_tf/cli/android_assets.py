@@ -15,11 +15,11 @@ import os
 
 from absl import app, flags
 
+from lcnet_tf.apps.android_assets import default_assets_dir, write_android_assets
+from lcnet_tf.apps.web_demo import dataset_class_names, workdir_models
 from lcnet_tf.cli.errors import run_with_clear_errors
 from lcnet_tf.export import ExportError
-from lcnet_tf.export.android_assets import default_assets_dir, write_android_assets
 from lcnet_tf.export.benchmark import load_images
-from lcnet_tf.export.web_demo import dataset_class_names, workdir_models
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Training workdir (make demo's WORKDIR).", required=True)

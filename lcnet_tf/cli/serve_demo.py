@@ -16,11 +16,9 @@ import sys
 
 from absl import app, flags
 
-from lcnet_tf.cli.errors import run_with_clear_errors
-from lcnet_tf.export import ExportError
-from lcnet_tf.export.benchmark import load_images
-from lcnet_tf.export.web_demo import (
+from lcnet_tf.apps.web_demo import (
     MODELS_SUBDIR,
+    check_site_dir,
     dataset_class_names,
     default_site_dir,
     lan_addresses,
@@ -28,6 +26,9 @@ from lcnet_tf.export.web_demo import (
     workdir_models,
     write_demo_data,
 )
+from lcnet_tf.cli.errors import run_with_clear_errors
+from lcnet_tf.export import ExportError
+from lcnet_tf.export.benchmark import load_images
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Training workdir (make demo's WORKDIR).", required=True)
@@ -74,8 +75,6 @@ def main(argv):
     site_dir = FLAGS.site_dir or default_site_dir()
     host = "0.0.0.0" if FLAGS.lan else FLAGS.host
     if FLAGS.serve:  # Fails before the slow part when the page or LiteRT.js is missing.
-        from lcnet_tf.export.web_demo import check_site_dir
-
         check_site_dir(site_dir)
     names = prepare(FLAGS.workdir, out_dir)
     print(f"wrote {out_dir}: models {', '.join(names)}; {FLAGS.num_images} test images")

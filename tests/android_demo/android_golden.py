@@ -114,7 +114,7 @@ class ScriptedRunner:
 
 def make_case(name, num_images, num_classes, num_blocks, repeats, chunk, kinds, seed):
     """One golden case: the script, then what `compare_models` computes from it."""
-    from lcnet_tf.export.android_assets import default_reference
+    from lcnet_tf.apps.android_assets import default_reference
     from lcnet_tf.export.benchmark import compare_models, format_table, same_precision_rows
 
     rng = np.random.default_rng(seed)

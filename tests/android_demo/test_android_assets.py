@@ -25,7 +25,7 @@ from lcnet_tf.export import (
     summarize_tflite,
     to_tflite,
 )
-from lcnet_tf.export.android_assets import (
+from lcnet_tf.apps.android_assets import (
     default_reference,
     display_order,
     read_image_set,

@@ -8,7 +8,7 @@
 //       [--chromium /usr/bin/chromium]
 //
 // calls.json: a list of option objects for benchmark() (see web_demo/src/main.js).
-// Used by tests/web_demo/test_web_demo.py and benchmarks/web_vs_native.py.
+// Used by tests/apps/test_web_demo.py and benchmarks/web_vs_native.py.
 
 import {readFileSync} from 'node:fs';
 import {parseArgs} from 'node:util';

@@ -34,6 +34,6 @@ fi
 if [ "${#problems[@]}" -gt 0 ]; then
   for problem in "${problems[@]}"; do echo "web_deps: $problem" >&2; done
   if [ "$in_ci" = 1 ]; then exit 1; fi
-  echo "web_deps: the browser tests (tests/web_demo) will skip" >&2
+  echo "web_deps: the browser tests (tests/apps/test_web_demo.py) will skip" >&2
 fi
 exit 0

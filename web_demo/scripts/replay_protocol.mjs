@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Replays scripted runners through the page's protocol and summary (web_demo/src/protocol.js)
-// and prints what they made of them, for tests/web_demo to compare with Python's
+// and prints what they made of them, for tests/apps/test_web_demo.py to compare with Python's
 // compare_models on the same scripts.
 //
 //   node web_demo/scripts/replay_protocol.mjs cases.json

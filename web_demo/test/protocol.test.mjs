@@ -1,4 +1,4 @@
-// node --test web_demo/test/  (run by tests/web_demo/test_web_demo.py)
+// node --test web_demo/test/  (run by tests/apps/test_web_demo.py)
 import assert from 'node:assert/strict';
 import {test} from 'node:test';
 

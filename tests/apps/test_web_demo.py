@@ -21,16 +21,16 @@ import numpy as np
 import pytest
 
 import lcnet_tf
-from lcnet_tf.export import to_tflite
-from lcnet_tf.export.benchmark import TFLiteRunner, load_images
-from lcnet_tf.export.gate_patterns import fix_gate_pattern, randomize_gates
-from lcnet_tf.export.web_demo import (
+from lcnet_tf.apps.web_demo import (
     ISOLATION_HEADERS,
     find_tflite_models,
     make_server,
     split_model_name,
     write_demo_data,
 )
+from lcnet_tf.export import to_tflite
+from lcnet_tf.export.benchmark import TFLiteRunner, load_images
+from lcnet_tf.export.gate_patterns import fix_gate_pattern, randomize_gates
 
 REPO = Path(__file__).resolve().parents[2]
 SITE = REPO / "web_demo"

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lcnet_tf.data import resolve_dataset
+from lcnet_tf.export.benchmark import load_images
 from lcnet_tf.export.tflite_export import (
     FORCE_INPUT,
     IMAGE_INPUT,
@@ -178,8 +180,6 @@ def workdir_models(workdir, *, export=False, export_dir=None, quantize=("none", 
                          f"{list(QUANTIZE_SUFFIXES)}. Received: {unknown}")
     calibration = None
     if "int8" in quantize:
-        from lcnet_tf.export.benchmark import load_images
-
         calibration, _ = load_images(dataset, "train", num_calibration)
     return export_workdir_models(workdir, export_dir, quantize=quantize,
                                  calibration=calibration, force_input=force_input)
@@ -187,8 +187,6 @@ def workdir_models(workdir, *, export=False, export_dir=None, quantize=("none", 
 
 def dataset_class_names(dataset):
     """Class names of a TFDS dataset's `label` feature (None if it has none)."""
-    from lcnet_tf.data import resolve_dataset
-
     label = resolve_dataset(dataset).info.features["label"]
     return list(label.names) if getattr(label, "names", None) else None
 

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lcnet_tf.apps.web_demo import split_model_name
+from lcnet_tf.export.benchmark import compare_models, format_table, same_precision_rows
 from lcnet_tf.export.tflite_export import (  # noqa: F401  (read_signature: also imported from here)
     FORCE_INPUT,
     IMAGE_INPUT,
@@ -111,8 +113,6 @@ def display_order(names):
     `["static", "dynamic", "static_int8", "dynamic_int8"]`; an unknown role comes last within its
     precision, an unknown precision after the known ones.
     """
-    from lcnet_tf.export.web_demo import split_model_name
-
     def key(name):
         role, precision = split_model_name(name)
         return (PRECISION_ORDER.index(precision) if precision in PRECISION_ORDER
@@ -186,9 +186,6 @@ def write_android_assets(out_dir, models, images, labels, *, class_names=None, m
     Returns:
         Path of `manifest.json`.
     """
-    from lcnet_tf.export.benchmark import compare_models, format_table, same_precision_rows
-    from lcnet_tf.export.web_demo import split_model_name
-
     images = np.asarray(images)
     labels = np.asarray(labels).astype(np.int64)
     if not models:
