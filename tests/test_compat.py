@@ -15,11 +15,15 @@ def test_private_api_check_passes_on_this_stack():
 
 def test_loss_tracker_is_the_reported_loss():
     model = lcnet_tf.create_model("resnet8", gating="lc", budget=0.5)
-    assert compat.loss_tracker(model) is None or not model.compiled
+    # Not compiled: no tracker (`train_step` then has no `loss` to update), not an error.
+    assert not model.compiled
+    assert compat.loss_tracker(model) is None
     model.compile(keras.optimizers.SGD(0.0),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     tracker = compat.loss_tracker(model)
     assert isinstance(tracker, keras.metrics.Mean)
+    # The private handle is the metric Keras itself lists first, as `loss`.
+    assert model.metrics[0] is tracker and tracker.name == "loss"
     images = np.zeros((4, 32, 32, 3), "uint8")
     logs = model.train_on_batch(images, np.zeros(4, "int32"), return_dict=True)
     # The tracker we update is the one Keras reports as `loss` (task loss + penalties).

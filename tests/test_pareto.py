@@ -41,8 +41,9 @@ def test_margin_of_a_dynamic_point_above_and_below():
 
 
 def test_frontier_drops_a_point_below_the_mix_of_its_neighbours():
-    # Session 6's latency axis: ResNet-20 x0.625 (odd widths) is nearly as slow as ResNet-14
-    # and less accurate, so sending images at random to ResNet-8 or ResNet-14 beats it.
+    # A measured latency axis (docs/results.md, "Win at equal cost"): ResNet-20 x0.625 (odd
+    # widths) is nearly as slow as ResNet-14 and less accurate, so sending images at random to
+    # ResNet-8 or ResNet-14 beats it.
     statics = [point("r8", 12.24, 0.7329, ms=0.274), point("w0.625", 15.95, 0.7638, ms=0.570),
                point("r14", 26.40, 0.7942, ms=0.573), point("w0.75", 22.90, 0.7890, ms=0.672)]
     frontier = pareto.static_frontier(statics, "tflite_ms_float")
@@ -71,7 +72,8 @@ def test_median_by_name_merges_seeds():
 
 
 def test_latency_margin_is_taken_within_each_timing_run_then_the_median():
-    # Session 6's three runs: the same files, the machine's speed moving between runs.
+    # Three timing runs of the same files (docs/results.md, "Win at equal cost"), the machine's
+    # speed moving between runs.
     rows = [
         {**point("r8", 12.24, 0.7329), "tflite_ms_float_runs": [0.274, 0.300, 0.297]},
         {**point("r14", 26.40, 0.7942), "tflite_ms_float_runs": [0.573, 0.640, 0.635]},

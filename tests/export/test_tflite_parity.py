@@ -88,7 +88,7 @@ def trained_like(model, images, seed=0):
 
 
 def cpu_preset_model():
-    """The LC-Net model `train.cifar --preset cpu_lc` trains (the main job until session 11)."""
+    """The LC-Net model `train.cifar --preset cpu_lc` trains (the Makefile's LC-Net job)."""
     config = get_train_config("cpu_lc")
     return lcnet_tf.create_model(config.model, gating=config.gating,
                                  gate_downsampling=config.gate_downsampling)
