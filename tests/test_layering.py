@@ -48,7 +48,9 @@ ROOT_RANK = 7
 PENDING_ROOT_IMPORTS = {
     ("lcnet_tf/cli/train.py", "from lcnet_tf import training"),
     ("lcnet_tf/cli/train.py", "from lcnet_tf import data"),
+    ("lcnet_tf/export/benchmark.py", "from lcnet_tf import pareto"),
     ("lcnet_tf/models/cascade/cascade_model.py", "from lcnet_tf import deployment"),
+    ("lcnet_tf/training/cascade.py", "from lcnet_tf import pareto"),
     ("lcnet_tf/training/procedure.py", "from lcnet_tf import data"),
     ("lcnet_tf/training/reference.py", "from lcnet_tf import flops"),
 }
