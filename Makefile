@@ -3,8 +3,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DATASET ?= ../shared/data/cifar10_jpeg
-WORKDIR ?= runs/cifar_cascade_b07
-BUDGET ?= 0.7
+WORKDIR ?= runs/cifar_cascade_b04
+BUDGET ?= 0.4
 
 .PHONY: venv install test lint demo models clean web_deps serve_demo android_deps android_assets
 
@@ -44,20 +44,17 @@ lint: install
 	$(BIN)/ruff check .
 
 # The main job (preset cpu): a cascade of ResNet-20 x0.5 and x0.75 (each trained as a static
-# network for 12 epochs) at BUDGET of x0.75's FLOPs, and the equal-cost static reference;
-# export them to TFLite and benchmark the cascade against x0.75 alone and the reference.
-# The LC-Net main job of earlier sessions: make demo BUDGET=0.4 WORKDIR=runs/cifar_lc_b04
-# TRAIN_FLAGS="--preset cpu_lc".
-# TRAIN_FLAGS adds flags to train.cifar, e.g. TRAIN_FLAGS="--init_from runs/x/static.keras --static_epochs 0".
+# network for 6 epochs) at BUDGET of ResNet-20's FLOPs, compared with the static frontier its
+# stages draw; export it to TFLite and benchmark it against its own stages (float and int8).
+# The LC-Net job: make demo WORKDIR=runs/cifar_lc_b05 BUDGET=0.5 TRAIN_FLAGS="--preset cpu_lc".
+# TRAIN_FLAGS adds flags to train.cifar, e.g. TRAIN_FLAGS="--static_epochs 12".
 TRAIN_FLAGS ?=
 BENCH_IMAGES ?= 1000
-STATIC_MODEL ?= $(WORKDIR)/static.keras
 REFERENCE_MODEL ?= $(WORKDIR)/static_reference/model.keras
 demo: install
 	$(BIN)/python -m train.cifar --budget $(BUDGET) --dataset $(DATASET) --workdir $(WORKDIR) $(TRAIN_FLAGS)
 	$(BIN)/python -m tflite.convert --model $(WORKDIR)/model.keras --out $(WORKDIR)/model.tflite --quantize none
 	$(BIN)/python -m tflite.benchmark --model $(WORKDIR)/model.keras \
-	  $$(test -f $(STATIC_MODEL) && echo --static_model $(STATIC_MODEL)) \
 	  $$(test -f $(REFERENCE_MODEL) && echo --reference_model $(REFERENCE_MODEL)) \
 	  --dataset $(DATASET) --num_images $(BENCH_IMAGES) --quantize none,int8 --out_dir $(WORKDIR)/tflite_benchmark
 	@if [ "$(ANDROID_ASSETS)" = 1 ]; then $(MAKE) --no-print-directory android_assets; fi

@@ -5,7 +5,6 @@ from lcnet_tf.gate_control import set_gate_override
 from lcnet_tf.models import (
     Cascade,
     GatedResNet,
-    calibrate_cascade,
     create_model,
     from_keras_application,
     get_preset,
@@ -17,7 +16,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Cascade",
     "GatedResNet",
-    "calibrate_cascade",
     "create_model",
     "data",
     "export",

@@ -134,7 +134,8 @@ def _entry(default_preset):
 
 
 def cifar():
-    """`lcnet-train-cifar`: LC-Net on CIFAR to a FLOPs budget (preset `cpu`)."""
+    """`lcnet-train-cifar`: a dynamic ResNet on CIFAR to a FLOPs budget (preset `cpu`: the
+    x0.5/x0.75 cascade; `cpu_lc`: LC-Net)."""
     app.run(_entry("cpu"))
 
 

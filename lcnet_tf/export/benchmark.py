@@ -7,8 +7,10 @@ import time
 import keras
 import numpy as np
 
+from lcnet_tf.pareto import frontier_accuracy, static_frontier
 from lcnet_tf.export.tflite_export import FORCE_INPUT, IMAGE_INPUT, SIGNATURE_KEY
 from lcnet_tf.export.tflite_inspect import TFLiteModelError, read_tflite_bytes, summarize_tflite
+from lcnet_tf.models import Cascade
 
 
 class TFLiteRunner:
@@ -308,6 +310,33 @@ def write_report(summary, per_image, out_dir, metadata=None):
     return json_path, png_path
 
 
+def stage_frontier_margins(summary, stage_names, quantize):
+    """The cascade ("dynamic" rows) against the static frontier its own stages draw (the
+    "stage<i>" rows and "static", the last stage), per precision: accuracy minus the
+    frontier's, at the cascade's mean FLOPs, mean latency and p50 latency (None outside the
+    stages' range). The stages are measured in the same interleaved run, so the latency
+    margins compare like with like."""
+    margins = {}
+    for variant in quantize:
+        suffix = "" if variant == "none" else f"_{variant}"
+        dynamic = summary.get(f"dynamic{suffix}")
+        rows = [summary.get(f"{name}{suffix}") for name in (*stage_names, "static")]
+        if dynamic is None or any(row is None for row in rows):
+            continue
+        points = [{"mflops": row["mean_flops"] / 1e6, "mean_ms": row["latency_ms"]["mean"],
+                   "p50_ms": row["latency_ms"]["p50"], "test_accuracy": row["accuracy"]}
+                  for row in rows]
+        cost = {"mflops": dynamic["mean_flops"] / 1e6, "mean_ms": dynamic["latency_ms"]["mean"],
+                "p50_ms": dynamic["latency_ms"]["p50"]}
+        margins[variant] = {}
+        for key, value in cost.items():
+            frontier = static_frontier(points, cost_key=key)
+            at_cost = frontier_accuracy(frontier, value, cost_key=key)
+            margins[variant][f"at_{key}"] = (None if at_cost is None
+                                             else float(dynamic["accuracy"] - at_cost))
+    return margins
+
+
 def load_images(dataset, split, num_images, *, training=False):
     """First `num_images` images and labels of a split, as numpy (uint8 NHWC, int64)."""
     from lcnet_tf.data import make_dataset
@@ -339,9 +368,11 @@ def run_benchmark(model, dataset, out_dir, *, static_model=None, num_images=1000
             split for int8 calibration).
         out_dir: where `report.json`, `latency_vs_flops.png` and the `.tflite`
             files go.
-        static_model: the trained static backbone; None builds an untrained
-            one from `model`'s config (latency and FLOPs are then meaningful,
-            its accuracy is not: the report says so).
+        static_model: the trained static backbone; None: for a `Cascade`, its own
+            stages (the last as "static", the others as "stage<i>" rows: the static
+            frontier the cascade is measured against, at its FLOPs and at its latency);
+            for a gated network, an untrained one built from `model`'s config (latency
+            and FLOPs are then meaningful, its accuracy is not: the report says so).
         num_images: test images to run.
         quantize: variants to convert, from "none", "fp16", "dynamic", "int8";
             each is converted for both the dynamic and the static model.
@@ -371,7 +402,11 @@ def run_benchmark(model, dataset, out_dir, *, static_model=None, num_images=1000
             f"Invalid value for `num_images`: expected a positive int. Received: {num_images!r}"
         )
     static_trained = static_model is not None
-    if static_model is None:
+    stage_roles = []
+    if static_model is None and isinstance(model, Cascade):
+        static_model, static_trained = model.stages[-1], True
+        stage_roles = [(f"stage{index}", stage) for index, stage in enumerate(model.stages[:-1])]
+    elif static_model is None:
         static_model = _static_twin(model)
     os.makedirs(out_dir, exist_ok=True)
     calibration = None
@@ -380,7 +415,7 @@ def run_benchmark(model, dataset, out_dir, *, static_model=None, num_images=1000
     models = {}
     for variant in quantize:
         suffix = "" if variant == "none" else f"_{variant}"
-        roles = [("static", static_model), ("dynamic", model)]
+        roles = [("static", static_model), *stage_roles, ("dynamic", model)]
         if reference_model is not None:
             roles.append(("reference", reference_model))
         for role, keras_model in roles:
@@ -413,8 +448,16 @@ def run_benchmark(model, dataset, out_dir, *, static_model=None, num_images=1000
                 "accuracy_drop": float_row["accuracy"] - quant_row["accuracy"],
             }
     metadata["same_precision"] = same_precision_rows(summary)
+    if stage_roles:
+        metadata["stage_frontier"] = stage_frontier_margins(
+            summary, [role for role, _ in stage_roles], quantize)
     json_path, png_path = write_report(summary, per_image, out_dir, metadata)
     table = format_table(summary)
+    for variant, margins in metadata.get("stage_frontier", {}).items():
+        table += "\n" + "  ".join(
+            [f"cascade ({variant}) vs the line between its stages:"]
+            + [f"{key} {'n/a' if value is None else f'{100 * value:+.2f} points'}"
+               for key, value in margins.items()])
     if not static_trained:
         table += "\n(static model untrained: its accuracy is not meaningful; latency and FLOPs are)"
     return summary, table, json_path, png_path

@@ -1,14 +1,21 @@
-from lcnet_tf.models.cascade import Cascade, calibrate_cascade
-from lcnet_tf.models.registry import create_model, get_preset, list_models
+from lcnet_tf.models.cascade import Cascade
+from lcnet_tf.models.registry import (
+    GATINGS,
+    create_model,
+    get_preset,
+    list_models,
+    reference_flops,
+)
 from lcnet_tf.models.resnet import GatedResNet
 from lcnet_tf.models.resnet.keras_applications import from_keras_application
 
 __all__ = [
+    "GATINGS",
     "Cascade",
     "GatedResNet",
-    "calibrate_cascade",
     "create_model",
     "from_keras_application",
     "get_preset",
     "list_models",
+    "reference_flops",
 ]

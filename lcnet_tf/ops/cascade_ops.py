@@ -70,6 +70,49 @@ def escalate(confidence, threshold):
     return ops.cast(ops.less(confidence, threshold), confidence.dtype)
 
 
+def cascade_decisions(stage_probabilities, thresholds, confidence="margin", ensemble=True,
+                      force=None):
+    """The escalation rule on every stage's probabilities, computed for every image.
+
+    The one batched statement of the rule: `Cascade`'s batched path and `simulate_cascade`
+    (NumPy, for calibration and knob curves) both call it; the batch-1 deployment graph
+    takes the same decisions one `cond` at a time.
+
+    Args:
+        stage_probabilities: list (one per stage, cheapest first) of (batch, classes)
+            probabilities, tensors or arrays.
+        thresholds: `len(stages) - 1` confidence thresholds.
+        confidence: see `prediction_confidence`.
+        ensemble: see `combined_probabilities`.
+        force: None, or a scalar/bool tensor: when true every image runs every stage.
+
+    Returns:
+        `(prediction (batch, classes), ran (batch, stages))`: the prediction of the last
+        stage each image ran, and 1.0 where a stage ran.
+
+    Example:
+        >>> prediction, ran = cascade_decisions([p0, p1], [0.3])
+    """
+    prediction = outputs = alive = None
+    ran_columns = []
+    last = len(stage_probabilities) - 1
+    for index, probabilities in enumerate(stage_probabilities):
+        probabilities = ops.convert_to_tensor(probabilities, "float32")
+        prediction = combined_probabilities(prediction, probabilities, index, ensemble)
+        if alive is None:
+            alive = ops.ones_like(probabilities[:, 0])
+            outputs = prediction
+        else:
+            outputs = outputs + alive[:, None] * (prediction - outputs)
+        ran_columns.append(alive)
+        if index < last:
+            go_on = escalate(prediction_confidence(prediction, confidence), thresholds[index])
+            if force is not None:
+                go_on = ops.maximum(go_on, ops.cast(force, go_on.dtype))
+            alive = alive * go_on
+    return outputs, ops.stack(ran_columns, axis=1)
+
+
 def log_probabilities(probabilities, floor=1e-12):
     """`log(max(p, floor))`: logits whose softmax is `p` (up to the floor)."""
     return ops.log(ops.maximum(probabilities, floor))

@@ -1,7 +1,9 @@
 """Training to a FLOPs budget: configs, the whole procedure, calibration, reports, strategies."""
 
 from lcnet_tf.training.calibration import (
+    calibrate,
     calibrate_budget,
+    check_budget,
     flops_ratio_range,
     mean_flops_ratio,
     recalibrate_batch_norm,
@@ -16,13 +18,15 @@ from lcnet_tf.training.procedure import (
     run_training,
     transfer_backbone_weights,
 )
-from lcnet_tf.training.report import gate_report, plot_gate_report, report_to_json
+from lcnet_tf.training.report import gate_report, plot_gate_report, report, report_to_json
 
 __all__ = [
     "STRATEGIES",
     "TRAIN_PRESETS",
     "TrainConfig",
+    "calibrate",
     "calibrate_budget",
+    "check_budget",
     "check_resumable",
     "choose_channel_keep",
     "flops_ratio_range",
@@ -33,6 +37,7 @@ __all__ = [
     "mean_flops_ratio",
     "plot_gate_report",
     "recalibrate_batch_norm",
+    "report",
     "report_to_json",
     "run_training",
     "set_decision_offset",

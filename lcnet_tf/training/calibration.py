@@ -1,4 +1,9 @@
-"""Post-training budget calibration: one decision offset shared by every block gate."""
+"""Post-training budget calibration: `calibrate` sets any dynamic model's decisions for a budget.
+
+A gated network's decision is one offset shared by every block gate; a cascade's, its exit
+thresholds. Both are found on un-augmented training images so that the mean realized FLOPs
+per image equals the budget.
+"""
 
 import keras
 import numpy as np
@@ -6,6 +11,8 @@ import tensorflow as tf
 
 from lcnet_tf.gate_control import gate_layers
 from lcnet_tf.layers import BlockGate
+from lcnet_tf.models.cascade import Cascade, simulate_cascade, stage_predictions
+from lcnet_tf.ops import cascade_ops
 
 
 def block_gates(model):
@@ -199,3 +206,148 @@ def _all_layers(model):
         found.append(layer)
         stack.extend(getattr(layer, "_layers", []))
     return found
+
+
+# Cascades ---------------------------------------------------------------------------------
+def _thresholds_for_fraction(predictions, fraction, confidence, ensemble):
+    """Thresholds that send `fraction` of the images still running on past every stage."""
+    thresholds, prediction = [], None
+    alive = np.ones(len(predictions.probabilities[0]), bool)
+    for index, stage_probabilities in enumerate(predictions.probabilities[:-1]):
+        prediction = np.asarray(cascade_ops.combined_probabilities(
+            prediction, stage_probabilities, index, ensemble))
+        sure = np.asarray(cascade_ops.prediction_confidence(prediction, confidence))
+        if fraction <= 0 or not alive.any():
+            threshold = 0.0
+        elif fraction >= 1:
+            threshold = 1.0 + 1e-6
+        else:
+            # The smallest threshold with `fraction` of the running images below it.
+            threshold = float(np.quantile(sure[alive], fraction, method="higher"))
+        thresholds.append(threshold)
+        alive &= sure < threshold
+    return thresholds
+
+
+def calibrate_cascade(cascade, predictions, target_flops, tolerance_flops):
+    """Sets `cascade.thresholds` so that its mean FLOPs on `predictions` (its
+    `stage_predictions` on calibration images) is `target_flops`.
+
+    The rule: every escalation sends on the same fraction of the images that reach it,
+    found by bisection (the mean cost grows with it); a gated stage keeps the decision
+    offset it was calibrated to (its own budget), so the exit thresholds alone move the
+    total. Use `calibrate`, which takes a budget.
+
+    Returns:
+        Dict: `thresholds`, `escalate_fraction`, `mean_flops`, `stage_rates`.
+    """
+    def realized_at(fraction):
+        thresholds = _thresholds_for_fraction(predictions, fraction, cascade.confidence,
+                                              cascade.ensemble)
+        _, ran, realized = simulate_cascade(predictions, thresholds, cascade.confidence,
+                                            cascade.ensemble)
+        return float(realized.mean()), thresholds, ran
+
+    # The cost moves in steps (one image at a time): keep the probe closest to the target,
+    # the endpoints (nobody / everybody escalates) included.
+    best = None
+    lo, hi = 0.0, 1.0
+    for fraction in (0.0, 1.0, *([None] * 50)):
+        if fraction is None:
+            fraction = 0.5 * (lo + hi)
+        flops, thresholds, ran = realized_at(fraction)
+        if best is None or abs(flops - target_flops) < abs(best[1] - target_flops):
+            best = (fraction, flops, thresholds, ran)
+        if abs(flops - target_flops) <= tolerance_flops:
+            break
+        if 0.0 < fraction < 1.0:
+            lo, hi = (fraction, hi) if flops < target_flops else (lo, fraction)
+    fraction, flops, thresholds, ran = best
+    cascade.set_thresholds(thresholds)
+    return {"thresholds": list(thresholds), "escalate_fraction": fraction, "mean_flops": flops,
+            "stage_rates": [float(r) for r in ran.mean(axis=0)]}
+
+
+# One entry point ----------------------------------------------------------------------------
+def check_budget(model, budget, reference_flops=None, name="budget"):
+    """Raises ValueError unless `budget` (a fraction of `reference_flops`, default the
+    model's `reference_flops`) lies in the range the model's decisions can reach."""
+    reference = float(reference_flops or model.reference_flops)
+    low, high = (flops / reference for flops in model.flops_range())
+    if isinstance(budget, bool) or not isinstance(budget, int | float | np.floating) or not (
+            low - 1e-6 <= budget <= high + 1e-6):
+        raise ValueError(
+            f"Invalid value for `{name}`: expected a number in [{low:.3f}, {high:.3f}] (the "
+            f"mean FLOPs {_describe(model)} can reach, as fractions of {reference:,.0f} "
+            f"reference FLOPs). Received: {name}={budget!r}"
+        )
+
+
+def _describe(model):
+    if isinstance(model, Cascade):
+        return f"a cascade of {len(model.stages)} stages"
+    return f"{model.name!r} (gating {getattr(model, 'gating', None)!r})"
+
+
+def calibrate(model, dataset, budget, *, tolerance=0.002, reference_flops=None,
+              predictions=None):
+    """Sets a dynamic model's decisions so that its mean FLOPs per image on `dataset` is
+    `budget` of `reference_flops`: one function for every dynamic model.
+
+    - `GatedResNet` with block gates: the one decision offset added to every block gate's
+      keep logit (bisection; `calibrate_budget`).
+    - `Cascade`: the exit thresholds (each escalation sends on the same fraction of the
+      images that reach it); a gated stage keeps its own calibrated offset, so a cascade
+      with an LC-Net stage is calibrated by its thresholds alone (docs/design.md).
+
+    Use un-augmented training images (the test set measures the result).
+
+    Args:
+        model: a `GatedResNet` ("layer" or "lc" gating) or a `Cascade`.
+        dataset: `tf.data.Dataset` of `(images, labels)` or images, or an image array
+            (may be None for a cascade when `predictions` is given).
+        budget: mean FLOPs per image as a fraction of `reference_flops`.
+        tolerance: stop once the realized ratio is this close to `budget`.
+        reference_flops: what `budget` is a fraction of; None: `model.reference_flops`
+            (a GatedResNet's backbone, a cascade's own setting).
+        predictions: a cascade's `stage_predictions` on `dataset`, computed before (several
+            budgets without running the networks again).
+
+    Returns:
+        Dict: `budget`, `reference_flops`, `mean_flops` and `flops_ratio` (realized on
+        `dataset`), `num_images`, and the decision: `offset` (gated network) or
+        `thresholds`, `escalate_fraction`, `stage_rates` (cascade).
+
+    Raises:
+        ValueError: `budget` outside the model's reachable range (named, with the range), or
+            a model without decisions to calibrate.
+
+    Example:
+        >>> calib = make_dataset(builder, "train", batch_size=500, training=False, take=5000)
+        >>> lcnet_tf.training.calibrate(model, calib, 0.4)["flops_ratio"]  # ~0.400
+    """
+    reference = float(reference_flops or model.reference_flops)
+    if isinstance(model, Cascade):
+        check_budget(model, budget, reference)
+        if predictions is None:
+            predictions = stage_predictions(model, dataset)
+        record = calibrate_cascade(model, predictions, budget * reference, tolerance * reference)
+        num_images = len(predictions.probabilities[0])
+    else:
+        if not block_gates(model):
+            raise ValueError(
+                "Invalid value for `model`: calibration needs block gates (gating 'layer' or "
+                f"'lc') or a Cascade; model {model.name!r} has "
+                f"gating={getattr(model, 'gating', None)!r}."
+            )
+        check_budget(model, budget, reference)
+        backbone = float(model.cost.backbone)
+        own = calibrate_budget(model, dataset, min(budget * reference / backbone,
+                                                   model.cost.decision_range()[1]),
+                               tolerance=tolerance * reference / backbone)
+        record = {"offset": own["offset"], "mean_flops": own["flops_ratio"] * backbone,
+                  "steps": own["steps"]}
+        num_images = own["num_images"]
+    return {"budget": float(budget), "reference_flops": int(reference),
+            "flops_ratio": record["mean_flops"] / reference, "num_images": int(num_images),
+            **record}

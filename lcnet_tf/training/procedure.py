@@ -13,15 +13,12 @@ import tensorflow as tf
 from lcnet_tf.models import GatedResNet, create_model, from_keras_application
 from lcnet_tf.models.resnet.keras_applications import is_application_spec, load_application
 from lcnet_tf.ops.budget_ops import LinearWarmup
-from lcnet_tf.training.calibration import (
-    calibrate_budget,
-    flops_ratio_range,
-    recalibrate_batch_norm,
-)
+from lcnet_tf.training import cascade as cascade_lib
+from lcnet_tf.training.calibration import calibrate, recalibrate_batch_norm
 from lcnet_tf.training.config import TrainConfig
 from lcnet_tf.training.distribute import make_strategy, worker_info
 from lcnet_tf.training.reference import closest_static_below
-from lcnet_tf.training.report import gate_report, plot_gate_report, report_to_json
+from lcnet_tf.training.report import plot_gate_report, report, report_to_json
 
 STATIC_MODEL = "static.keras"
 GATED_MODEL = "gated_trained.keras"
@@ -253,35 +250,59 @@ def run_training(config, workdir, *, strategy=None, callbacks=(), verbose=1):
     keras.utils.set_random_seed(config.seed)
     run = _Run(config, paths, strategy, callbacks, verbose)
     if config.gating == "cascade":
-        return _cascade_run(run, metrics_path)
-    backbone = _backbone_phase(run)
-    model = _gated_phase(run, backbone)
-    result = {"budget": config.budget, "model": config.model, "gating": config.gating}
-    calibration = _calibration_phase(run, model)
-    if calibration is not None:
-        result["calibration"] = calibration
-    result.update(_evaluation_phase(run, model))
+        model, result = _cascade_phases(run)
+    else:
+        backbone = _backbone_phase(run)
+        model = _gated_phase(run, backbone)
+        result = {}
+        calibration = _calibration_phase(run, model)
+        if calibration is not None:
+            result["calibration"] = calibration
+    result = {**_header(config), **_evaluation_phase(run, model), **result}
+    if config.gating == "cascade":
+        result["static_frontier"] = cascade_lib.stage_frontier(
+            result["stages"], result["mean_flops"], result["test_accuracy"])
+        result["static_test_accuracy"] = result["stages"][-1]["test_accuracy"]
     _static_reference_phase(run, result)
+    if config.gating == "cascade":
+        _save_model(model.stages[-1], paths.out / STATIC_MODEL)
     _save_model(model, paths.out / FINAL_MODEL)
     _save_json(metrics_path, result)
     return result
 
 
-def _cascade_run(run, metrics_path):
-    """`gating="cascade"`: static stages, thresholds, test set, static reference
-    (`lcnet_tf.training.cascade`)."""
-    from lcnet_tf.training.cascade import run_cascade
+def _header(config):
+    """metrics.json's first keys: what was asked for, and what FLOPs ratios are relative to."""
+    return {"model": config.model, "gating": config.gating, "budget": config.budget,
+            "reference_model": f"{config.model} (width 1, static)"}
 
-    def train_stage(stage_config, workdir):
-        return run_training(stage_config, workdir, strategy=run.strategy,
-                            callbacks=run.callbacks, verbose=run.verbose)
 
-    cascade, result = run_cascade(run, train_stage)
-    _static_reference_phase(run, result)
-    _save_model(cascade.stages[-1], run.paths.out / STATIC_MODEL)
-    _save_model(cascade, run.paths.out / FINAL_MODEL)
-    _save_json(metrics_path, result)
-    return result
+def _cascade_phases(run):
+    """`gating="cascade"`: each stage a static run of its own (`<workdir>/stage<i>/`), then the
+    cascade assembled and calibrated (`lcnet_tf.training.cascade`)."""
+    config, out = run.config, run.paths.out
+    stages, records = [], []
+    for index, stage_config in enumerate(cascade_lib.stage_configs(config)):
+        workdir = out / cascade_lib.STAGE_DIR.format(index=index)
+        metrics = run_training(stage_config, workdir, strategy=run.strategy,
+                               callbacks=run.callbacks, verbose=run.verbose)
+        with run.strategy.scope():
+            stages.append(keras.saving.load_model(workdir / FINAL_MODEL, compile=False))
+        records.append({"name": f"{config.model} x{stage_config.width_multiplier:g}",
+                        "width_multiplier": stage_config.width_multiplier,
+                        "epochs": stage_config.static_epochs,
+                        "flops": int(stages[-1].cost.backbone),
+                        "test_accuracy": metrics["test_accuracy"], "workdir": str(workdir),
+                        "seconds": metrics.get("phases", {}).get("static", {}).get("seconds")})
+        run.log_phase(f"stage{index}", records[-1])
+    cascade = cascade_lib.assemble_cascade(config, stages)
+    start = time.time()
+    calibration = calibrate(cascade, run.eval_dataset("train", config.calibration_images),
+                            config.budget, tolerance=config.calibration_tolerance)
+    calibration["seconds"] = time.time() - start
+    return cascade, {"calibration": calibration, "stages": records,
+                     "cascade_widths": list(config.cascade_widths),
+                     "cascade_confidence": config.cascade_confidence}
 
 
 class _Run:
@@ -361,7 +382,7 @@ class _Run:
         return time.time() - start
 
     def test_accuracy(self, model):
-        return float(gate_report(model, self.test_ds, self.num_classes)["test_accuracy"])
+        return float(report(model, self.test_ds, self.num_classes)["test_accuracy"])
 
     def log_phase(self, name, record):
         self.phases[name] = record
@@ -458,33 +479,31 @@ def _calibration_phase(run, model):
     if config.gating not in ("layer", "lc") or not config.calibration_images:
         return None
     start = time.time()
-    closed, opened = flops_ratio_range(model)
-    target = min(max(config.budget, closed), opened)
 
-    def calibrate():
-        return calibrate_budget(model, run.eval_dataset("train", config.calibration_images),
-                                target, tolerance=config.calibration_tolerance)
+    def calibrate_model():
+        return calibrate(model, run.eval_dataset("train", config.calibration_images),
+                         config.budget, tolerance=config.calibration_tolerance)
 
-    calibration = calibrate()
+    calibration = calibrate_model()
     if config.bn_recalibration_images:
         calibration["bn_recalibration_images"] = recalibrate_batch_norm(
             model, run.eval_dataset("train", config.bn_recalibration_images)
         )
-        calibration.update(calibrate())
+        calibration.update(calibrate_model())
     calibration["seconds"] = time.time() - start
-    calibration["ratio_range"] = [closed, opened]
+    calibration["ratio_range"] = [flops / model.reference_flops for flops in model.flops_range()]
     return calibration
 
 
 def _evaluation_phase(run, model):
-    """The test-set report (accuracy, FLOPs, per-block rates; `gate_report.png`,
+    """The test-set report (accuracy, FLOPs, per-decision rates; `gate_report.png`,
     `per_image_flops.npy`) and the phase log."""
-    report = gate_report(model, run.test_ds, run.num_classes)
-    plot_gate_report(report, run.paths.out / "gate_report.png")
-    report_json = report_to_json(report)
-    report_json.pop("per_image_flops")
-    np.save(run.paths.out / "per_image_flops.npy", report["per_image_flops"])
-    return {**report_json,
+    result = report(model, run.test_ds, run.num_classes)
+    plot_gate_report(result, run.paths.out / "gate_report.png")
+    result_json = report_to_json(result)
+    result_json.pop("per_image_flops")
+    np.save(run.paths.out / "per_image_flops.npy", result["per_image_flops"])
+    return {**result_json,
             "static_test_accuracy": run.phases.get("static", {}).get("test_accuracy"),
             "phases": run.phases}
 
@@ -501,12 +520,12 @@ def _static_reference_phase(run, result):
         result["static_reference"] = None
         return
     result["static_reference"] = train_static_reference(
-        config, run.paths.out / REFERENCE_DIR, result["mean_flops"], result["backbone_flops"],
+        config, run.paths.out / REFERENCE_DIR, result["mean_flops"], result["reference_flops"],
         run.num_classes, strategy=strategy, callbacks=run.callbacks, verbose=run.verbose,
     )
 
 
-def train_static_reference(config, workdir, mean_flops, backbone_flops, num_classes, **kwargs):
+def train_static_reference(config, workdir, mean_flops, reference_flops, num_classes, **kwargs):
     """Trains the static network closest in cost below `mean_flops`, same total epochs.
 
     "Same total epochs" is `static_epochs + epochs` of `config`; with `init_from` the
@@ -514,7 +533,7 @@ def train_static_reference(config, workdir, mean_flops, backbone_flops, num_clas
 
     Returns:
         `{model, width_multiplier, epochs, flops, flops_ratio, test_accuracy, workdir}`;
-        `flops_ratio` is relative to the dynamic model's own backbone (`backbone_flops`).
+        `flops_ratio` is relative to `reference_flops` (the dynamic model's reference).
     """
     name, width, flops = closest_static_below(config.model, mean_flops, num_classes)
     epochs = config.static_epochs + config.epochs
@@ -524,7 +543,7 @@ def train_static_reference(config, workdir, mean_flops, backbone_flops, num_clas
     )
     metrics = run_training(reference_config, workdir, **kwargs)
     return {"model": name, "width_multiplier": width, "epochs": epochs, "flops": int(flops),
-            "flops_ratio": float(flops / backbone_flops),
+            "flops_ratio": float(flops / reference_flops),
             "test_accuracy": metrics["test_accuracy"], "workdir": str(workdir)}
 
 
@@ -584,18 +603,42 @@ def format_results(metrics):
     def fmt(value, spec):
         return "n/a" if value is None else format(value, spec)
 
+    reference_flops = metrics.get("reference_flops", metrics.get("backbone_flops"))
+    dynamic_name = f"{metrics['model']} {metrics['gating']} (dynamic, mean)"
+    if metrics["gating"] == "cascade":
+        widths = " -> ".join(f"x{stage['width_multiplier']:g}" for stage in metrics["stages"])
+        dynamic_name = f"cascade {widths} (mean)"
+    header = f"  {'network':38s} {'MFLOPs':>7s} {'ratio':>6s} {'test acc':>9s}"
+
+    def row(name, flops, accuracy):
+        return (f"  {name:38s} {flops / 1e6:7.2f} {flops / reference_flops:6.3f} "
+                f"{fmt(accuracy, '9.4f')}")
+
     lines = []
+    frontier = metrics.get("static_frontier")
+    if frontier:
+        names = " and ".join(point["name"] for point in frontier["points"])
+        lines += [
+            "equal-cost comparison: the static frontier of the stages (static networks, same "
+            "recipe and epochs), linear between them, at the cascade's mean FLOPs:",
+            header,
+            row(dynamic_name, metrics["mean_flops"], metrics["test_accuracy"]),
+            row("static frontier at that cost", metrics["mean_flops"],
+                frontier["accuracy_at_mean_flops"]),
+            f"  ({names})",
+            "  difference: " + ("n/a (outside the stages' FLOPs range)"
+                                if frontier["margin"] is None
+                                else f"{100 * frontier['margin']:+.2f} points for the cascade"),
+            "",
+        ]
     reference = metrics.get("static_reference")
     if reference:
-        dynamic_name = f"{metrics['model']} {metrics['gating']} (dynamic, mean)"
         static_name = f"{reference['model']} x{reference['width_multiplier']:g} (static)"
         lines += [
-            "equal-cost comparison (same total epochs; FLOPs relative to the dynamic backbone):",
-            f"  {'network':34s} {'FLOPs ratio':>11s} {'test acc':>9s}",
-            f"  {dynamic_name:34s} "
-            f"{metrics['flops_ratio']:11.3f} {metrics['test_accuracy']:9.4f}",
-            f"  {static_name:34s} "
-            f"{reference['flops_ratio']:11.3f} {reference['test_accuracy']:9.4f}",
+            "equal-cost static reference (closest static network below, same total epochs):",
+            header,
+            row(dynamic_name, metrics["mean_flops"], metrics["test_accuracy"]),
+            row(static_name, reference["flops"], reference["test_accuracy"]),
             f"  difference: {100 * (metrics['test_accuracy'] - reference['test_accuracy']):+.2f} "
             "points for the dynamic model",
             "",
@@ -611,18 +654,18 @@ def format_results(metrics):
         f"model                 {metrics['model']} (gating {metrics['gating']})",
         f"{static_label} {fmt(metrics.get('static_test_accuracy'), '.4f')}",
         f"test accuracy         {metrics['test_accuracy']:.4f}",
-        f"budget                {metrics['budget']:.3f}",
+        f"budget                {metrics['budget']:.3f} (of the reference's FLOPs)",
         f"realized FLOPs ratio  {metrics['flops_ratio']:.4f}",
         f"mean FLOPs            {metrics['mean_flops'] / 1e6:.2f} M",
-        f"backbone FLOPs        {metrics['backbone_flops'] / 1e6:.2f} M",
+        f"reference             {metrics.get('reference_model', metrics['model'])}: "
+        f"{reference_flops / 1e6:.2f} M FLOPs",
         f"per-image ratio       {metrics['ratio_min']:.3f} .. {metrics['ratio_max']:.3f} "
         f"(CV {metrics['flops_cv']:.3f})",
-        f"dynamic blocks        {fmt(metrics.get('dynamic_fraction'), '.2f')} "
-        "(share of gated blocks run for 10-90% of images)",
-        "per-stage execution rate:" if metrics["gating"] == "cascade"
-        else "per-block execution rate:",
+        f"dynamic decisions     {fmt(metrics.get('dynamic_fraction'), '.2f')} "
+        "(share of per-image decisions taken for 10-90% of images)",
+        "execution rate per decision (share of all images):",
     ]
-    for name, rate, gated in zip(metrics["block_names"], metrics["per_block_rate"],
-                                 metrics["block_gated"], strict=True):
-        lines.append(f"  {name:16s} {rate:.3f}{'' if gated else '  (not gated)'}")
+    for name, rate, gated in zip(metrics["decision_names"], metrics["decision_rates"],
+                                 metrics["decision_gated"], strict=True):
+        lines.append(f"  {name:28s} {rate:.3f}{'' if gated else '  (not gated)'}")
     return "\n".join(lines)

@@ -1,6 +1,6 @@
 """The equal-cost static reference of a dynamic model: the static network to beat."""
 
-from lcnet_tf import flops as flops_lib
+import lcnet_tf.flops as flops_lib
 from lcnet_tf.models import create_model, get_preset, list_models
 
 # Width multipliers tried for every preset of the dynamic model's family. Multiples of 8 channels

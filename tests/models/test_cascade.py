@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 
 import lcnet_tf
-from lcnet_tf.models.cascade import (
-    Cascade,
-    calibrate_cascade,
-    cascade_report,
-    simulate_cascade,
-    stage_predictions,
-)
+from lcnet_tf.export.gate_patterns import randomize_gates
+from lcnet_tf.models.cascade import Cascade, simulate_cascade, stage_predictions
+from lcnet_tf.training import calibrate, report
+
+
+def calibrate_cascade(cascade, images, budget, **kwargs):
+    """Calibration to a budget of the last stage's FLOPs (the default reference)."""
+    return calibrate(cascade, images, budget, **kwargs)
 
 
 def _stage(width, seed, gating="none"):
@@ -93,9 +94,9 @@ def test_the_deployment_graph_computes_the_same_function(stages, images):
 def test_simulation_on_stage_outputs_matches_the_model(stages, images):
     cascade = Cascade(stages, thresholds=[_median_threshold(stages, images)])
     logits, info = cascade(images, return_gate_info=True)
-    probabilities, flops, labels = stage_predictions(cascade, images)
-    assert labels is None
-    outputs, ran, realized = simulate_cascade(probabilities, flops, cascade.thresholds)
+    predictions = stage_predictions(cascade, images)
+    assert predictions.labels is None
+    outputs, ran, realized = simulate_cascade(predictions, cascade.thresholds)
     np.testing.assert_allclose(outputs, _np(keras.ops.softmax(logits)), atol=1e-5)
     np.testing.assert_array_equal(ran, _np(info["gate"]))
     np.testing.assert_allclose(realized, _np(info["realized_flops"]))
@@ -153,11 +154,14 @@ def test_the_report_counts_accuracy_and_cost(stages, images):
     cascade = Cascade(stages, thresholds=[_median_threshold(stages, images)])
     labels = harness.sample_labels(stages[0], batch=len(images), seed=5)
     logits, info = cascade(images, return_gate_info=True)
-    report = cascade_report(cascade, [(images, labels)])
-    assert report["test_accuracy"] == pytest.approx(np.mean(_np(logits).argmax(1) == labels))
-    assert report["mean_flops"] == pytest.approx(_np(info["realized_flops"]).mean())
-    assert report["flops_ratio"] == pytest.approx(report["mean_flops"] / cascade.stage_flops[1])
-    assert report["stage_rates"][0] == 1.0 and report["flops_cv"] > 0
+    result = report(cascade, [(images, labels)])
+    assert result["test_accuracy"] == pytest.approx(np.mean(_np(logits).argmax(1) == labels))
+    assert result["mean_flops"] == pytest.approx(_np(info["realized_flops"]).mean())
+    assert result["flops_ratio"] == pytest.approx(result["mean_flops"] / cascade.stage_flops[1])
+    assert result["decision_names"] == ["stage0", "stage1"]
+    assert result["decision_kinds"] == ["stage", "stage"]
+    assert result["decision_rates"][0] == 1.0 and result["flops_cv"] > 0
+    np.testing.assert_allclose(result["decision_rates"], _np(info["gate"]).mean(axis=0))
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -182,13 +186,73 @@ def test_stages_must_be_lcnet_models_of_one_kind(stages):
         Cascade([stages[0], other])
 
 
+def _gated_cascade(images, seed=6):
+    """A static first stage, an LC-Net second stage whose block gates vary per image."""
+    gated = _stage(0.5, seed, gating="lc")
+    randomize_gates(gated, seed=seed, block_keep_prob=0.5, images=images)
+    return Cascade([_stage(0.25, seed + 1), gated], thresholds=[1.0]), gated
+
+
 def test_a_gated_stage_reports_its_own_realized_flops(images):
-    gated = _stage(0.5, 6, gating="lc")
-    cascade = Cascade([_stage(0.25, 7), gated], thresholds=[1.0])
+    cascade, gated = _gated_cascade(images)
     _, info = cascade(images, return_gate_info=True)
     _, gated_info = gated(images, training=False, return_gate_info=True)
     np.testing.assert_allclose(_np(info["realized_flops"]),
                                cascade.stage_flops[0] + _np(gated_info["realized_flops"]))
+    # Units: the two stages, then the gated stage's blocks (its own decisions).
+    units = cascade.decision_units()
+    assert [kind for _, kind, _ in units] == ["stage", "stage"] + ["block"] * len(gated.blocks)
+    np.testing.assert_array_equal(_np(info["gate"])[:, 2:], _np(gated_info["gate"]))
+    # Exact integer FLOPs from the decisions (float32 tensors round above 2**24).
+    exact = cascade.cost.realized(_np(info["gate"]), _np(info["kept_groups"]))
+    assert exact.dtype == np.int64
+    np.testing.assert_array_equal(
+        exact, cascade.stage_flops[0] + gated.cost.realized(
+            np.rint(_np(gated_info["gate"])).astype(np.int64),
+            np.rint(_np(gated_info["kept_groups"])).astype(np.int64)))
+
+
+def test_a_gated_stage_cascade_runs_one_function_in_both_paths(images):
+    cascade, _ = _gated_cascade(images, seed=8)
+    cascade.set_thresholds([_median_threshold(cascade.stages, images)])
+    logits, info = cascade(images, return_gate_info=True)
+    gate = _np(info["gate"])
+    assert 0 < gate[:, 1].sum() < len(images)  # both outcomes of the exit
+    assert (gate[gate[:, 1] == 0][:, 2:] == 0).all()  # blocks of a stage not run: 0
+    for index in range(len(images)):
+        one, one_info = cascade(images[index:index + 1], return_gate_info=True,
+                                deployment=True)
+        np.testing.assert_allclose(_np(one)[0], _np(logits)[index], atol=1e-5)
+        for key in ("gate", "kept_groups", "realized_flops"):
+            np.testing.assert_allclose(_np(one_info[key])[0], _np(info[key])[index])
+
+
+def test_report_and_calibration_of_a_gated_stage_cascade(images):
+    cascade, gated = _gated_cascade(images, seed=10)
+    labels = harness.sample_labels(gated, batch=len(images), seed=5)
+    low, high = (flops / cascade.reference_flops for flops in cascade.flops_range())
+    budget = 0.5 * (cascade.stage_flops[0] / cascade.reference_flops + high)
+    record = calibrate(cascade, images, budget)
+    assert 0 < record["stage_rates"][1] < 1
+    result = report(cascade, [(images, labels)])
+    assert result["flops_ratio"] == pytest.approx(record["flops_ratio"])
+    blocks = [kind == "block" for kind in result["decision_kinds"]]
+    # A block's rate is among all images: at most its stage's.
+    assert max(np.asarray(result["decision_rates"])[blocks]) <= result["decision_rates"][1]
+    with pytest.raises(ValueError, match=r"`budget`: expected a number in \[0\.\d+"):
+        calibrate(cascade, images, low / 2)
+
+
+def test_create_model_builds_cascades_from_the_registry():
+    cascade = lcnet_tf.create_model("resnet8", gating="cascade", cascade_widths=(0.25, 0.5),
+                                    cascade_gatings=("none", "layer"))
+    assert isinstance(cascade, Cascade) and cascade.stages[1].gating == "layer"
+    static = lcnet_tf.create_model("resnet8", gating="none")
+    assert cascade.reference_flops == static.cost.backbone  # budgets: of the model at width 1
+    with pytest.raises(ValueError, match="`cascade_gatings`: expected 2 gatings"):
+        lcnet_tf.create_model("resnet8", gating="cascade", cascade_gatings=("none",))
+    with pytest.raises(ValueError, match="`cascade_widths`: expected None unless"):
+        lcnet_tf.create_model("resnet8", gating="lc", cascade_widths=(0.5, 1))
 
 
 def test_save_and_load_keep_the_stages_and_the_thresholds(stages, images, tmp_path):

@@ -1,15 +1,17 @@
+from lcnet_tf.models.cascade.cascade_cost import CascadeCost
 from lcnet_tf.models.cascade.cascade_model import (
     Cascade,
-    calibrate_cascade,
-    cascade_report,
+    StagePredictions,
     simulate_cascade,
     stage_predictions,
+    unit_decisions,
 )
 
 __all__ = [
     "Cascade",
-    "calibrate_cascade",
-    "cascade_report",
+    "CascadeCost",
+    "StagePredictions",
     "simulate_cascade",
     "stage_predictions",
+    "unit_decisions",
 ]

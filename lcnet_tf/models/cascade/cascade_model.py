@@ -5,7 +5,7 @@ block, of a whole larger network, when the prediction so far is confident. Stage
 every image; after stage i an image whose confidence (`lcnet_tf.ops.cascade_ops`) is below
 `thresholds[i]` escalates to stage i + 1, and with `ensemble=True` the prediction is the mean
 of the probabilities of the stages that ran. Thresholds are set for a FLOPs budget by
-`calibrate_cascade` on training images, as a gated model's block-gate threshold is.
+`lcnet_tf.training.calibrate` on training images, as a gated model's block-gate threshold is.
 
 Two execution paths, one function (as `GatedResNet`): the batched path (training tools,
 evaluation, any batch size) runs every stage and selects; `deployment=True` (one image, what
@@ -14,11 +14,14 @@ that does not run costs nothing. Why a cascade at all, and what it costs: docs/d
 "Cascades".
 """
 
+from typing import NamedTuple
+
 import keras
 import numpy as np
 from keras import ops
 
-from lcnet_tf import deployment as deployment_graph
+import lcnet_tf.deployment as deployment_graph
+from lcnet_tf.models.cascade.cascade_cost import CascadeCost
 from lcnet_tf.ops import cascade_ops
 
 
@@ -38,10 +41,13 @@ class Cascade(keras.Model):
         thresholds: one confidence threshold per escalation (`len(stages) - 1` floats in
             [0, 1]); an image escalates past stage i when its confidence is below
             `thresholds[i]`. None: every image escalates (0 would let none) until
-            `calibrate_cascade` sets them for a budget.
+            `lcnet_tf.training.calibrate` sets them for a budget.
         confidence: "margin" (top-1 minus top-2 probability) or "max" (top-1 probability).
         ensemble: the prediction after a stage is the mean of the probabilities of all the
             stages that ran (True) or that stage's alone (False).
+        reference_flops: the FLOPs a `budget` is a fraction of (`calibrate`, `report`);
+            None: the last stage's backbone. `create_model(name, gating="cascade")` and
+            `run_training` set it to the FLOPs of `name` at width 1, as for every model.
         **kwargs: `keras.Model` arguments (`name`, ...).
 
     The outputs are log-probabilities (valid logits: their softmax is the prediction).
@@ -51,11 +57,12 @@ class Cascade(keras.Model):
         >>> large = lcnet_tf.create_model("resnet20", gating="none", width_multiplier=0.75)
         >>> # ... train both ...
         >>> cascade = Cascade([small, large])
-        >>> calibrate_cascade(cascade, train_images, budget=0.75)  # 0.75 of `large`'s FLOPs
+        >>> lcnet_tf.training.calibrate(cascade, train_images, budget=0.4)  # of reference_flops
         >>> logits, info = cascade(images, return_gate_info=True)  # info["realized_flops"]
     """
 
-    def __init__(self, stages, thresholds=None, confidence="margin", ensemble=True, **kwargs):
+    def __init__(self, stages, thresholds=None, confidence="margin", ensemble=True,
+                 reference_flops=None, **kwargs):
         kwargs.setdefault("name", "cascade")
         super().__init__(**kwargs)
         if not isinstance(stages, list | tuple) or len(stages) < 2:
@@ -87,6 +94,13 @@ class Cascade(keras.Model):
         self.ensemble = ensemble
         self.image_size = first.image_size
         self.num_classes = first.num_classes
+        if reference_flops is None:
+            reference_flops = int(self.stages[-1].cost.backbone)
+        if isinstance(reference_flops, bool) or not isinstance(
+                reference_flops, int | float | np.integer | np.floating) or reference_flops <= 0:
+            raise _invalid("reference_flops", reference_flops, "a positive number, or None")
+        self.reference_flops = int(reference_flops)
+        self.cost = CascadeCost(self.stages, self.reference_flops)
         # No weights of its own and the stages are built: callable, savable and exportable
         # at once (as a GatedResNet is).
         self.built = True
@@ -114,10 +128,16 @@ class Cascade(keras.Model):
         """Each stage's FLOPs with its gates forced open (a static stage's exact cost)."""
         return [int(stage.cost.forced_open_flops()) for stage in self.stages]
 
-    @property
-    def reference_flops(self):
-        """The last (largest) stage's FLOPs: what a cascade `budget` is a fraction of."""
-        return self.stage_flops[-1]
+    def flops_range(self):
+        """`(lowest, highest)` mean FLOPs per image calibration can reach
+        (`CascadeCost.flops_range`)."""
+        return self.cost.flops_range()
+
+    def decision_units(self):
+        """`(name, kind, gated)` of every column of `info["gate"]`: the stages, then the
+        blocks of the gated stages (`CascadeCost`)."""
+        return list(zip(self.cost.unit_names, self.cost.unit_kinds, self.cost.unit_gated,
+                        strict=True))
 
     def export_contract(self):
         """The batch-1 graph's contract (`lcnet_tf.deployment.ExportContract`): one IF per
@@ -139,65 +159,69 @@ class Cascade(keras.Model):
             inputs: (batch, H, W, 3) pixels in 0-255.
             training: passed to the stages (a cascade is trained stage by stage; this is
                 for BatchNorm mode only).
-            return_gate_info: also return `{"gate": (batch, stages) 1 where the stage ran,
-                "kept_groups": (batch, stages) zeros, "realized_flops": (batch,)}`.
+            return_gate_info: also return `{"gate": (batch, units) 1 where the unit ran,
+                "kept_groups": (batch, units), "realized_flops": (batch,)}`; units are the
+                stages, then the blocks of each gated stage (0 where the stage did not
+                run), as `decision_units()` names them.
             force_gates_open: run every stage on every image (and open the stages' gates).
             deployment: the batch-1 graph (see the module docstring).
         """
         if deployment:
             deployment_graph.check_deployment_call(inputs, training)
-            log_probs, ran, realized = self._deployment(inputs, force_gates_open)
+            log_probs, ran, kept, realized = self._deployment(inputs, force_gates_open)
         else:
-            log_probs, ran, realized = self._batched(inputs, training, force_gates_open)
+            log_probs, ran, kept, realized = self._batched(inputs, training, force_gates_open)
         if not return_gate_info:
             return log_probs
-        return log_probs, {"gate": ran, "keep_prob": ran, "kept_groups": ops.zeros_like(ran),
+        return log_probs, {"gate": ran, "keep_prob": ran, "kept_groups": kept,
                            "realized_flops": realized}
 
     def _stage(self, index, inputs, training, force, deployment=False):
+        """Stage `index`'s probabilities and its gate info (None for a static stage)."""
         logits, info = self.stages[index](inputs, training=training, return_gate_info=True,
                                           force_gates_open=force, deployment=deployment)
-        return ops.softmax(logits, axis=-1), info["realized_flops"]
+        info = info if self.cost.block_slices[index] is not None else None
+        return ops.softmax(logits, axis=-1), info
+
+    def _units(self, ran, infos):
+        """`(gate, kept_groups)` over the units from the stage columns `ran` (batch, stages)
+        and each stage's gate info (block columns zeroed where their stage did not run)."""
+        gates, kept = [ran], [ops.zeros_like(ran)]
+        for index, info in enumerate(infos):
+            if info is None:
+                continue
+            mask = ran[:, index : index + 1]
+            gates.append(ops.cast(info["gate"], "float32") * mask)
+            kept.append(ops.cast(info["kept_groups"], "float32") * mask)
+        return ops.concatenate(gates, axis=1), ops.concatenate(kept, axis=1)
 
     def _batched(self, inputs, training, force):
-        outputs, prediction, alive = None, None, None
-        ran_columns, realized = [], None
-        last = len(self.stages) - 1
-        for index in range(len(self.stages)):
-            probabilities, flops = self._stage(index, inputs, training, force)
-            prediction = cascade_ops.combined_probabilities(prediction, probabilities, index,
-                                                            self.ensemble)
-            if alive is None:
-                alive = ops.ones_like(flops)
-                outputs, realized = prediction, flops
-            else:
-                outputs = outputs + alive[:, None] * (prediction - outputs)
-                realized = realized + alive * flops
-            ran_columns.append(alive)
-            if index < last:
-                go_on = cascade_ops.escalate(
-                    cascade_ops.prediction_confidence(prediction, self.confidence),
-                    self.thresholds[index])
-                if force is not None:
-                    go_on = ops.maximum(go_on, ops.cast(force, go_on.dtype))
-                alive = alive * go_on
-        return (cascade_ops.log_probabilities(outputs), ops.stack(ran_columns, axis=1),
-                realized)
+        outputs = [self._stage(index, inputs, training, force)
+                   for index in range(len(self.stages))]
+        prediction, ran = cascade_ops.cascade_decisions(
+            [probabilities for probabilities, _ in outputs], self.thresholds, self.confidence,
+            self.ensemble, force)
+        gate, kept = self._units(ran, [info for _, info in outputs])
+        return cascade_ops.log_probabilities(prediction), gate, kept, self.cost.realized(
+            gate, kept)
 
     def _deployment(self, inputs, force):
         stages = len(self.stages)
 
-        def from_stage(index, prediction, realized):
-            probabilities, flops = self._stage(index, inputs, False, force, deployment=True)
+        def from_stage(index, prediction, infos):
+            probabilities, info = self._stage(index, inputs, False, force, deployment=True)
             prediction = cascade_ops.combined_probabilities(prediction, probabilities, index,
                                                             self.ensemble)
-            realized = flops if realized is None else realized + flops
+            infos = [*infos, info]
 
             def stop():
                 # Made inside the branch: a constant captured from outside is one more IF input.
                 ran = ops.convert_to_tensor(
                     [[1.0] * (index + 1) + [0.0] * (stages - index - 1)], "float32")
-                return cascade_ops.log_probabilities(prediction), ran, realized
+                padded = infos + [self._closed_info(later) for later in range(index + 1, stages)]
+                gate, kept = self._units(ran, padded)
+                return (cascade_ops.log_probabilities(prediction), gate, kept,
+                        self.cost.realized(gate, kept))
 
             if index == stages - 1:
                 return stop()
@@ -205,9 +229,17 @@ class Cascade(keras.Model):
             go_on = ops.less(confidence, self.thresholds[index])[0]
             if force is not None:
                 go_on = ops.logical_or(go_on, ops.cast(force, "bool"))
-            return ops.cond(go_on, lambda: from_stage(index + 1, prediction, realized), stop)
+            return ops.cond(go_on, lambda: from_stage(index + 1, prediction, infos), stop)
 
-        return from_stage(0, None, None)
+        return from_stage(0, None, [])
+
+    def _closed_info(self, index):
+        """Gate info of a stage that did not run: zeros in its block columns (or None)."""
+        if self.cost.block_slices[index] is None:
+            return None
+        blocks = len(self.stages[index].blocks)
+        zeros = ops.zeros((1, blocks), "float32")
+        return {"gate": zeros, "kept_groups": zeros}
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.num_classes)
@@ -221,6 +253,7 @@ class Cascade(keras.Model):
             "thresholds": list(self.thresholds),
             "confidence": self.confidence,
             "ensemble": self.ensemble,
+            "reference_flops": self.reference_flops,
         }
 
     @classmethod
@@ -232,7 +265,9 @@ class Cascade(keras.Model):
 
 
 def stage_predictions(cascade, dataset):
-    """Every stage's probabilities and per-image FLOPs on `dataset` (all stages, all images).
+    """Every stage's probabilities, decisions and exact per-image FLOPs on `dataset` (every
+    stage on every image), so that calibration and knob curves need not run the networks
+    again (`simulate_cascade`).
 
     Args:
         cascade: a `Cascade`.
@@ -240,173 +275,81 @@ def stage_predictions(cascade, dataset):
             array of images.
 
     Returns:
-        `(probabilities, flops, labels)`: lists (one per stage) of (N, classes) and (N,)
-        arrays, and the (N,) labels (None when the data has none).
+        `StagePredictions(probabilities, flops, labels, gates, kept_groups)`: per stage, the
+        (N, classes) probabilities, the (N,) int64 FLOPs the stage costs each image when it
+        runs, its (N, blocks) block decisions and kept channel groups (None for a static
+        stage); and the (N,) labels (None when the data has none).
     """
-    probabilities = [[] for _ in cascade.stages]
-    flops = [[] for _ in cascade.stages]
+    stages = len(cascade.stages)
+    probabilities, gates, kept = ([[] for _ in range(stages)] for _ in range(3))
     labels = []
     batches = [dataset] if isinstance(dataset, np.ndarray) else dataset
     for batch in batches:
         images = batch
         if isinstance(batch, tuple | list):
             images, batch_labels = batch[0], batch[1]
-            labels.append(np.asarray(batch_labels))
-        for index in range(len(cascade.stages)):
-            stage_probabilities, stage_flops = cascade._stage(index, images, False, None)
+            labels.append(np.asarray(batch_labels).reshape(-1))
+        for index in range(stages):
+            stage_probabilities, info = cascade._stage(index, images, False, None)
             probabilities[index].append(np.asarray(stage_probabilities))
-            flops[index].append(np.asarray(stage_flops))
+            if info is not None:
+                gates[index].append(np.rint(np.asarray(info["gate"])).astype(np.int64))
+                kept[index].append(np.rint(np.asarray(info["kept_groups"])).astype(np.int64))
     if not probabilities[0]:
         raise ValueError("Invalid value for `dataset`: expected images or (images, labels) "
                          f"batches. Received: a {type(dataset).__name__} that yielded none")
-    return ([np.concatenate(p) for p in probabilities], [np.concatenate(f) for f in flops],
-            np.concatenate(labels) if labels else None)
-
-
-def simulate_cascade(probabilities, flops, thresholds, confidence="margin", ensemble=True):
-    """What a cascade with `thresholds` does on precomputed stage outputs (NumPy).
-
-    The same rule as `Cascade.call`, on the arrays `stage_predictions` returns, so that a
-    budget search or a knob curve does not run the networks again.
-
-    Returns:
-        `(prediction (N, classes), ran (N, stages), realized_flops (N,))`.
-    """
+    probabilities = [np.concatenate(p) for p in probabilities]
     count = len(probabilities[0])
-    prediction = outputs = None
-    alive = np.ones(count)
-    ran, realized = [], np.zeros(count)
-    for index, (stage_probabilities, stage_flops) in enumerate(zip(probabilities, flops,
-                                                                   strict=True)):
-        prediction = np.asarray(cascade_ops.combined_probabilities(
-            prediction, stage_probabilities, index, ensemble))
-        outputs = prediction.copy() if outputs is None else np.where(
-            alive[:, None] > 0, prediction, outputs)
-        realized = realized + alive * stage_flops
-        ran.append(alive.copy())
-        if index < len(probabilities) - 1:
-            sure = np.asarray(cascade_ops.prediction_confidence(prediction, confidence))
-            alive = alive * (sure < thresholds[index])
-    return outputs, np.stack(ran, axis=1), realized
-
-
-def _thresholds_for_fraction(probabilities, fraction, confidence, ensemble):
-    """Thresholds that send `fraction` of the images still running on past every stage."""
-    thresholds, prediction = [], None
-    alive = np.ones(len(probabilities[0]), bool)
-    for index, stage_probabilities in enumerate(probabilities[:-1]):
-        prediction = np.asarray(cascade_ops.combined_probabilities(
-            prediction, stage_probabilities, index, ensemble))
-        sure = np.asarray(cascade_ops.prediction_confidence(prediction, confidence))
-        if fraction <= 0 or not alive.any():
-            threshold = 0.0
-        elif fraction >= 1:
-            threshold = 1.0 + 1e-6
+    flops, stage_gates, stage_kept = [], [], []
+    for index in range(stages):
+        if gates[index]:
+            stage_gates.append(np.concatenate(gates[index]))
+            stage_kept.append(np.concatenate(kept[index]))
+            flops.append(cascade.stages[index].cost.realized(stage_gates[-1],
+                                                             stage_kept[-1]).astype(np.int64))
         else:
-            # The smallest threshold with `fraction` of the running images below it.
-            threshold = float(np.quantile(sure[alive], fraction, method="higher"))
-        thresholds.append(threshold)
-        alive &= sure < threshold
-    return thresholds
+            stage_gates.append(None)
+            stage_kept.append(None)
+            flops.append(np.full(count, cascade.cost.fixed_stage_flops[index], np.int64))
+    return StagePredictions(probabilities, flops,
+                            np.concatenate(labels).astype(np.int64) if labels else None,
+                            stage_gates, stage_kept)
 
 
-def calibrate_cascade(cascade, dataset, budget, tolerance=1e-3, *, predictions=None):
-    """Sets `cascade.thresholds` so that its mean FLOPs on `dataset` is `budget` of the largest
-    stage's (`Cascade.reference_flops`).
+class StagePredictions(NamedTuple):
+    """What `stage_predictions` returns (see there)."""
 
-    Every escalation sends on the same fraction of the images that reach it; that fraction is
-    found by bisection (the mean cost grows with it). Use training images (un-augmented), as
-    for a gated model's threshold: the test set measures the result.
-
-    Args:
-        cascade: a `Cascade` with trained stages.
-        dataset: images (see `stage_predictions`); a few thousand are enough.
-        budget: mean FLOPs as a fraction of the last stage's, between what stage 0 alone
-            costs and what every stage together costs (both as fractions of the last).
-        tolerance: bisection stops when the realized ratio is this close to the budget.
-        predictions: `stage_predictions(cascade, dataset)` computed before (then `dataset`
-            may be None): several budgets without running the networks again.
-
-    Returns:
-        Dict: `thresholds`, `escalate_fraction`, `flops_ratio` (realized on `dataset`),
-        `stage_rates` (fraction of the images each stage ran on).
-
-    Example:
-        >>> calibrate_cascade(cascade, make_dataset(b, "train", batch_size=500,
-        ...                   training=False, take=5000), budget=0.75)
-    """
-    flops = cascade.stage_flops
-    low, high = flops[0] / flops[-1], sum(flops) / flops[-1]
-    if isinstance(budget, bool) or not isinstance(budget, int | float) or not (
-            low <= budget <= high):
-        raise _invalid("budget", budget,
-                       f"a number in [{low:.4f}, {high:.4f}] (stage 0 alone .. every stage, as "
-                       "fractions of the last stage's FLOPs)")
-    if predictions is None:
-        predictions = stage_predictions(cascade, dataset)
-    probabilities, stage_flops, _ = predictions
-
-    def realized_ratio(fraction):
-        thresholds = _thresholds_for_fraction(probabilities, fraction, cascade.confidence,
-                                              cascade.ensemble)
-        _, ran, realized = simulate_cascade(probabilities, stage_flops, thresholds,
-                                            cascade.confidence, cascade.ensemble)
-        return float(realized.mean()) / flops[-1], thresholds, ran
-
-    # The ratio moves in steps (one image at a time): keep the probe closest to the budget,
-    # the endpoints (nobody / everybody escalates) included.
-    best = None
-    lo, hi = 0.0, 1.0
-    for fraction in (0.0, 1.0, *([None] * 50)):
-        if fraction is None:
-            fraction = 0.5 * (lo + hi)
-        ratio, thresholds, ran = realized_ratio(fraction)
-        if best is None or abs(ratio - budget) < abs(best[1] - budget):
-            best = (fraction, ratio, thresholds, ran)
-        if abs(ratio - budget) <= tolerance:
-            break
-        if 0.0 < fraction < 1.0:
-            lo, hi = (fraction, hi) if ratio < budget else (lo, fraction)
-    fraction, ratio, thresholds, ran = best
-    cascade.set_thresholds(thresholds)
-    return {"thresholds": list(thresholds), "escalate_fraction": fraction,
-            "flops_ratio": ratio, "stage_rates": [float(r) for r in ran.mean(axis=0)]}
+    probabilities: list
+    flops: list
+    labels: np.ndarray | None
+    gates: list
+    kept_groups: list
 
 
-def cascade_report(cascade, dataset=None, *, predictions=None):
-    """Accuracy and cost of `cascade` on labelled data, as `gate_report` reports a gated model.
+def simulate_cascade(predictions, thresholds, confidence="margin", ensemble=True):
+    """What a cascade with `thresholds` does on precomputed stage outputs.
 
-    Args:
-        cascade: a `Cascade` (its current thresholds).
-        dataset: `(images, labels)` batches; or pass `predictions`.
-        predictions: the `(probabilities, flops, labels)` of `stage_predictions` (to report
-            several thresholds without running the networks again).
+    The same rule as `Cascade.call` (`cascade_ops.cascade_decisions`), on what
+    `stage_predictions` returned, so a budget search or a knob curve does not run the
+    networks again.
 
     Returns:
-        Dict: `test_accuracy`, `mean_flops`, `reference_flops` (the last stage's),
-        `flops_ratio` (mean / reference), `flops_cv` (coefficient of variation of the
-        per-image FLOPs), `stage_rates` (fraction of images each stage ran on), `images`,
-        `per_image_flops` ((N,) array).
+        `(prediction (N, classes), ran (N, stages), realized_flops (N,) int64)`.
     """
-    if predictions is None:
-        if dataset is None:
-            raise ValueError("Invalid value for `dataset`: expected (images, labels) batches, "
-                             "or pass `predictions`. Received: dataset=None, predictions=None")
-        predictions = stage_predictions(cascade, dataset)
-    probabilities, flops, labels = predictions
-    if labels is None:
-        raise ValueError("Invalid value for `dataset`: expected (images, labels) batches. "
-                         "Received: batches without labels")
-    outputs, ran, realized = simulate_cascade(probabilities, flops, cascade.thresholds,
-                                              cascade.confidence, cascade.ensemble)
-    mean = float(realized.mean())
-    return {
-        "test_accuracy": float((outputs.argmax(axis=1) == labels).mean()),
-        "mean_flops": mean,
-        "reference_flops": cascade.reference_flops,
-        "flops_ratio": mean / cascade.reference_flops,
-        "flops_cv": float(realized.std() / mean) if mean else 0.0,
-        "stage_rates": [float(rate) for rate in ran.mean(axis=0)],
-        "images": int(len(labels)),
-        "per_image_flops": realized,
-    }
+    prediction, ran = cascade_ops.cascade_decisions(predictions.probabilities, thresholds,
+                                                    confidence, ensemble)
+    ran = np.rint(ops.convert_to_numpy(ran)).astype(np.int64)
+    realized = (ran * np.stack(predictions.flops, axis=1)).sum(axis=1)
+    return ops.convert_to_numpy(prediction), ran, realized
+
+
+def unit_decisions(cascade, predictions, ran):
+    """`(gate, kept_groups)` over `cascade.decision_units()` from simulated stage decisions
+    `ran` (N, stages) and the gated stages' own decisions in `predictions`."""
+    gates, kept = [ran], [np.zeros_like(ran)]
+    for index, (stage_gate, stage_kept) in enumerate(zip(predictions.gates,
+                                                         predictions.kept_groups, strict=True)):
+        if stage_gate is not None:
+            gates.append(stage_gate * ran[:, index : index + 1])
+            kept.append(stage_kept * ran[:, index : index + 1])
+    return np.concatenate(gates, axis=1), np.concatenate(kept, axis=1)

@@ -306,6 +306,24 @@ class GatedResNet(keras.Model):
         (`lcnet_tf.deployment.ExportContract`)."""
         return deployment_graph.export_contract(self)
 
+    # The dynamic-model contract (shared with `Cascade`; docs/design.md, "One contract") ----
+    @property
+    def reference_flops(self):
+        """The FLOPs a `budget` of this model is a fraction of by default: its backbone's."""
+        return int(self.cost.backbone)
+
+    def flops_range(self):
+        """`(lowest, highest)` mean FLOPs per image calibration can reach (the block-gate
+        threshold moved from every gated block skipped to every one run, channel gates at
+        their top-k; a static network: its one cost)."""
+        low, high = self.cost.decision_range()
+        return low * self.cost.backbone, high * self.cost.backbone
+
+    def decision_units(self):
+        """`(name, kind, gated)` of every column of `info["gate"]`: one per block."""
+        return [(block.name, "block", bool(block.block_gate or block.channel_groups))
+                for block in self.blocks]
+
     # Every block reads a ReLU output (the stem's or the previous block's).
     _block_inputs_nonnegative = True
 
