@@ -7,10 +7,10 @@ import time
 import keras
 import numpy as np
 
-from lcnet_tf.pareto import frontier_accuracy, static_frontier
 from lcnet_tf.export.tflite_export import FORCE_INPUT, IMAGE_INPUT, SIGNATURE_KEY
 from lcnet_tf.export.tflite_inspect import TFLiteModelError, read_tflite_bytes, summarize_tflite
 from lcnet_tf.models import Cascade
+from lcnet_tf.pareto import frontier_accuracy, static_frontier
 
 
 class TFLiteRunner:

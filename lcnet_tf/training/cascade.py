@@ -2,15 +2,16 @@
 
 Each stage is `config.model` at one of `config.cascade_widths`, trained as a static network
 (`gating="none"`) for `static_epochs + epochs` epochs, the same total a gated run gets, in
-`<workdir>/stage<i>/` (a run of its own, resumable like any). `run_training` trains them; this
-module says what they are (`stage_configs`), assembles the `Cascade` (`assemble_cascade`; `run_training` calibrates and reports it with the
-one `calibrate` and `report` every dynamic model uses) and places the cascade against the static frontier its own stages draw
+`<workdir>/stage<i>/` (a run of its own, resumable like any). `run_training` trains them and
+calibrates and reports the cascade with the one `calibrate` and `report` every dynamic model
+uses; this module says what the stages are (`stage_configs`), assembles the `Cascade`
+(`assemble_cascade`) and places it against the static frontier its own stages draw
 (`stage_frontier`): the stages are static networks trained with one recipe and schedule, so
 the line between them is the frontier there unless another static point is known above it.
 """
 
-from lcnet_tf.pareto import frontier_accuracy, static_frontier
 from lcnet_tf.models import Cascade, reference_flops
+from lcnet_tf.pareto import frontier_accuracy, static_frontier
 
 STAGE_DIR = "stage{index}"
 
