@@ -15,8 +15,8 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1] / PACKAGE
 # Module or package of lcnet_tf -> (rank, layer); the longest matching prefix wins. A module
 # may import its own layer and any layer of lower rank; layers of equal rank are siblings and
 # never import each other (models and data; training and export). The package root
-# (`lcnet_tf/__init__.py`) is above everything: it re-exports the public API and nothing
-# inside lcnet_tf imports it (see ROOT_IMPORT_FORMS).
+# (`lcnet_tf/__init__.py`) is above everything: it re-exports the public API, and nothing
+# inside lcnet_tf imports it, neither `import lcnet_tf` nor `from lcnet_tf import x`.
 LAYERS = {
     # Pure maths and contracts: TensorFlow, Keras and NumPy only.
     "lcnet_tf.ops": (0, "ops"),
@@ -48,11 +48,7 @@ ROOT_RANK = 7
 PENDING_ROOT_IMPORTS = {
     ("lcnet_tf/cli/train.py", "from lcnet_tf import training"),
     ("lcnet_tf/cli/train.py", "from lcnet_tf import data"),
-    ("lcnet_tf/export/benchmark.py", "from lcnet_tf import pareto"),
-    ("lcnet_tf/models/cascade/cascade_model.py", "from lcnet_tf import deployment"),
-    ("lcnet_tf/training/cascade.py", "from lcnet_tf import pareto"),
     ("lcnet_tf/training/procedure.py", "from lcnet_tf import data"),
-    ("lcnet_tf/training/reference.py", "from lcnet_tf import flops"),
 }
 
 
