@@ -265,3 +265,12 @@ def test_save_and_load_keep_the_stages_and_the_thresholds(stages, images, tmp_pa
     assert isinstance(loaded, Cascade) and loaded.thresholds == cascade.thresholds
     assert loaded.confidence == "max"
     harness.assert_same_outputs(reference, loaded, images)
+
+
+def test_per_example_flops_reads_a_cascade_like_any_model(images):
+    cascade, _ = _gated_cascade(images, seed=12)
+    cascade.set_thresholds([_median_threshold(cascade.stages, images)])
+    _, info = cascade(images, return_gate_info=True)
+    np.testing.assert_array_equal(
+        lcnet_tf.flops.per_example_flops(cascade, images),
+        cascade.cost.realized(_np(info["gate"]), _np(info["kept_groups"])))

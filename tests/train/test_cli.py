@@ -24,11 +24,13 @@ def run_cli(module, *args, env=ENV, timeout=600):
 @pytest.mark.parametrize("args, flag", [
     (["--budget", "1.7"], "--budget"),
     (["--budget", "0"], "--budget"),
+    (["--preset", "cpu_lc", "--budget", "0.05"], "--budget"),
     (["--model", "resnet999"], "--model"),
     (["--workdir", "/proc/forbidden/run"], "--workdir"),
     (["--model_overrides", "gate_hiden=8"], "--model_overrides"),
-    # cpu_lc preset: distill 0.7.
-    (["--preset", "cpu_lc", "--self_distill_weight", "0.5"], "--self_distill_weight"),
+    # cpu_lc preset: self-distillation 0.7, which excludes distillation from a parent.
+    (["--preset", "cpu_lc", "--distill_weight", "0.5"], "--self_distill_weight"),
+    (["--preset", "cpu_lc", "--width_multiplier", "0.5"], "--width_multiplier"),
     (["--gating", "cascade", "--cascade_widths", "0.75,0.5"], "--cascade_widths"),
     (["--gating", "cascade", "--cascade_confidence", "entropy"], "--cascade_confidence"),
 ])
@@ -58,15 +60,51 @@ def test_missing_dataset_is_one_clear_error(tmp_path):
     assert "Invalid value for --dataset" in result.stderr.strip().splitlines()[-1]
 
 
+def test_an_unreachable_budget_is_one_line_and_writes_nothing(tmp_path):
+    workdir = tmp_path / "run"
+    result = run_cli("train.cifar", "--budget", "0.1", "--dataset", str(tmp_path / "unread"),
+                     "--workdir", str(workdir))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith("error: Invalid value for --budget: expected a number in "
+                              "[0.253, 0.817]"), result.stderr[-2000:]
+    assert "resnet20 at width 1: 40,555,136 FLOPs" in message and "budget=0.1" in message
+    assert not workdir.exists()
+
+
+@pytest.mark.slow
+def test_the_specified_command_meets_the_budget_in_resnet20_flops(tmp_path):
+    """`python -m train.cifar --budget 0.4` (default preset, tiny schedule): the cascade's
+    realized mean FLOPs on the test images is 0.4 of ResNet-20's."""
+    from lcnet_tf.data import make_synthetic_tfds_dir
+
+    dataset = make_synthetic_tfds_dir(tmp_path / "data", num_train=1000, num_test=1000)
+    workdir = tmp_path / "run"
+    result = run_cli("train.cifar", "--budget", "0.4", "--dataset", dataset, "--workdir",
+                     str(workdir), "--static_epochs", "1", "--batch_size", "16",
+                     "--steps_per_epoch", "2", "--eval_batch_size", "250",
+                     "--calibration_images", "1000", "--verbose", "0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((workdir / "metrics.json").read_text())
+    assert metrics["gating"] == "cascade" and metrics["reference_flops"] == 40_555_136
+    assert metrics["reference_model"].startswith("resnet20")
+    assert abs(metrics["mean_flops"] - 0.4 * 40_555_136) <= 0.02 * 40_555_136
+    assert metrics["flops_ratio"] == metrics["mean_flops"] / 40_555_136
+    assert "static frontier at that cost" in result.stdout
+
+
 @pytest.mark.slow
 def test_cifar_cli_end_to_end(synthetic_dataset, tmp_path):
     workdir = tmp_path / "run"
     result = run_cli("train.cifar", "--preset", "cpu_lc", "--budget", "0.5", "--dataset",
                      synthetic_dataset, "--workdir", str(workdir), "--static_epochs", "1",
-                     "--epochs", "1", "--gate_downsampling", *TINY)
+                     "--epochs", "1", "--gate_downsampling", "--static_reference",
+                     "--bn_recalibration_images", "32", *TINY)
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((workdir / "config.json").read_text())["gate_downsampling"] is True
-    assert "realized FLOPs ratio" in result.stdout and "per-block execution rate" in result.stdout
+    assert "realized FLOPs ratio" in result.stdout
+    assert "execution rate per decision" in result.stdout
     metrics = json.loads((workdir / "metrics.json").read_text())
     assert metrics["budget"] == 0.5
     assert abs(metrics["calibration"]["flops_ratio"] - 0.5) <= 0.02
@@ -95,7 +133,7 @@ def test_imagenet_cli_on_tiny_synthetic_data(tmp_path):
                      "--calibration_images", "16", "--budget", "0.6", "--verbose", "0")
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((workdir / "metrics.json").read_text())
-    assert metrics["model"] == "resnet18" and len(metrics["per_block_rate"]) == 8
+    assert metrics["model"] == "resnet18" and len(metrics["decision_rates"]) == 8
     assert json.loads((workdir / "config.json").read_text())["image_size"] == 64
 
 

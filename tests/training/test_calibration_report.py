@@ -5,6 +5,7 @@ import pytest
 
 import lcnet_tf
 from lcnet_tf.training import (
+    calibrate,
     calibrate_budget,
     flops_ratio_range,
     gate_report,
@@ -78,15 +79,35 @@ def test_gate_report_and_plot(model, tmp_path):
     realized = lcnet_tf.flops.per_example_flops(model, IMAGES)
     np.testing.assert_array_equal(report["per_image_flops"], realized)
     assert report["mean_flops"] == pytest.approx(realized.mean())
-    assert report["flops_ratio"] == pytest.approx(realized.mean() / report["backbone_flops"])
+    assert report["flops_ratio"] == pytest.approx(realized.mean() / report["reference_flops"])
+    assert report["reference_flops"] == lcnet_tf.flops.backbone_flops(model)
     assert report["flops_cv"] == pytest.approx(realized.std() / realized.mean())
     logits = model.predict(IMAGES, verbose=0)
     assert report["test_accuracy"] == pytest.approx(np.mean(logits.argmax(-1) == LABELS))
-    assert np.asarray(report["per_class_block_rate"]).shape == (10, 9)
-    gated = np.asarray(report["per_block_rate"])[report["block_gated"]]
+    assert np.asarray(report["per_class_decision_rates"]).shape == (10, 9)
+    assert report["decision_kinds"] == ["block"] * 9
+    assert report["decision_names"] == [block.name for block in model.blocks]
+    gated = np.asarray(report["decision_rates"])[report["decision_gated"]]
     assert report["dynamic_fraction"] == pytest.approx(np.mean((gated >= 0.1) & (gated <= 0.9)))
     path = plot_gate_report(report, tmp_path / "report.png")
     assert (tmp_path / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
     import json
 
     json.dumps(report_to_json(report))  # JSON-ready.
+
+
+def test_one_calibrate_for_gated_networks_names_the_reachable_range(model):
+    low, high = (flops / model.reference_flops for flops in model.flops_range())
+    result = calibrate(model, IMAGES, 0.3, tolerance=0.005)
+    assert result["reference_flops"] == model.reference_flops
+    assert abs(result["flops_ratio"] - 0.3) <= 0.005 and "offset" in result
+    assert result["mean_flops"] == pytest.approx(0.3 * model.reference_flops, rel=0.02)
+    # The same budget against another reference: a fraction of twice the FLOPs.
+    doubled = calibrate(model, IMAGES, 0.15, tolerance=0.005,
+                        reference_flops=2 * model.reference_flops)
+    assert doubled["mean_flops"] == pytest.approx(result["mean_flops"], rel=0.05)
+    with pytest.raises(ValueError, match=rf"`budget`: expected a number in \[{low:.3f}, "
+                                         rf"{high:.3f}\].*Received: budget=0\.05"):
+        calibrate(model, IMAGES, 0.05)
+    with pytest.raises(ValueError, match="needs block gates"):
+        calibrate(lcnet_tf.create_model("resnet20", gating="none"), IMAGES, 0.5)
