@@ -76,15 +76,24 @@ def _scratch(budget, **overrides):
 
 
 def _cascade(stages, budget, confidence="margin", ensemble=True,
-             knob=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2)):
-    """A cascade of static points (`lcnet_tf.models.Cascade`): each stage is a static point
-    trained on the schedule as its own point (no extra training); the first runs on every
-    image, the next on the images it is unsure of. `budget` and the `knob` budgets are
-    fractions of the last stage's FLOPs (its "backbone")."""
+             knob=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2), budget_of="last_stage"):
+    """A cascade of trained points (`lcnet_tf.models.Cascade`): each stage is a point trained
+    on the schedule as its own point (no extra training): a static network, or a dynamic one
+    (an LC-Net keeps the decision offset it was calibrated to: the exit threshold alone moves
+    the cascade's cost). The first stage runs on every image, the next on the images it is
+    unsure of. `budget` and the `knob` budgets are fractions of the last stage's FLOPs
+    (`budget_of="last_stage"`, the points measured before budgets had one meaning; their
+    cached runs keep their names) or of ResNet-20 at width 1 (`budget_of="reference"`, the
+    library's meaning)."""
     return {"kind": "dynamic", "model": "+".join(stages), "gating": "cascade",
             "budget": budget, "stages": list(stages), "parent": {}, "reuse": None,
-            "knob_budgets": list(knob),
+            "knob_budgets": list(knob), "budget_of": budget_of,
             "overrides": {"confidence": confidence, "ensemble": ensemble}}
+
+
+# Every budget of a cascade point is a fraction of this network's FLOPs (at width 1); a
+# "last_stage" budget b is b * (last stage's FLOPs) / (its FLOPs).
+CASCADE_REFERENCE = "resnet20"
 
 
 # Training images (un-augmented) a cascade's thresholds are calibrated on.
@@ -198,6 +207,13 @@ POINTS = {
     "cascade_w0.5_r14_b0.65": _cascade(["resnet20_w0.5", "resnet14"], 0.65),
     "cascade_w0.5_r20_b0.45": _cascade(["resnet20_w0.5", "resnet20"], 0.45,
                                        knob=(0.3, 0.4, 0.5, 0.6, 0.7, 0.8)),
+    # A fully dynamic cascade: the thin static network on every image, then the best LC-Net
+    # recipe's ResNet-20 (its own blocks and channel groups gated per image, at its own
+    # calibrated budget 0.5) on the images the thin one is unsure of. Budgets: fractions of
+    # ResNet-20, as in the library; 0.4 is the main job's cost.
+    "cascade_w0.5_lc_b0.4": _cascade(["resnet20_w0.5", "lc_b0.5_scratch_sd"], 0.4,
+                                     knob=(0.3, 0.35, 0.4, 0.45, 0.5, 0.6),
+                                     budget_of="reference"),
 }
 
 
@@ -207,14 +223,12 @@ def _tag(overrides):
 
 
 def _base_config(**changes):
-    from lcnet_tf.training import get_train_config
+    from lcnet_tf.training import TrainConfig
 
-    # The cpu_lc preset's schedule (the former cpu preset) with every lever off unless the
-    # point sets it (the preset's defaults may change; the points must not), and no static
+    # TrainConfig's defaults (the LC-Net schedule 7 static + 5 gated epochs, every lever off)
+    # unless the point sets them: presets may change, the points must not. No static
     # reference: the benchmark trains its static points itself.
-    base = {"static_reference": False, "distill_weight": 0.0, "budget_curriculum_epochs": 0.0,
-            "bn_recalibration_images": 0, "layer_drop": 0.0}
-    return get_train_config("cpu_lc", dataset=FLAGS.dataset, **{**base, **changes})
+    return TrainConfig(dataset=FLAGS.dataset, **changes)
 
 
 def _run(config, workdir, log_name):
@@ -257,9 +271,45 @@ def point_schedule(spec, epochs, default_gated):
 
 
 def _cascade_config(spec):
-    return {"stages": spec["stages"], "budget": spec["budget"], **spec["overrides"],
-            "calibration_images": CASCADE_CALIBRATION_IMAGES, "epochs": FLAGS.epochs,
-            "dataset": FLAGS.dataset}
+    config = {"stages": spec["stages"], "budget": spec["budget"], **spec["overrides"],
+              "calibration_images": CASCADE_CALIBRATION_IMAGES, "epochs": FLAGS.epochs,
+              "dataset": FLAGS.dataset}
+    if spec["budget_of"] != "last_stage":  # (configs cached before it existed lack the key)
+        config["budget_of"] = spec["budget_of"]
+    return config
+
+
+def _reference_budget(spec, cascade, budget):
+    """`budget` of a cascade point as the library's fraction of `cascade.reference_flops`."""
+    if spec["budget_of"] == "reference":
+        return budget
+    return budget * cascade.stages[-1].cost.backbone / cascade.reference_flops
+
+
+PREDICTION_PARTS = ("probabilities", "flops", "gates", "kept_groups")
+
+
+def _save_predictions(path, splits):
+    """Each split's `StagePredictions` in one .npz (gates only for gated stages)."""
+    arrays = {}
+    for split, predictions in splits.items():
+        for part in PREDICTION_PARTS:
+            for index, value in enumerate(getattr(predictions, part)):
+                if value is not None:
+                    arrays[f"{split}_{part}_{index}"] = value
+        arrays[f"{split}_labels"] = predictions.labels
+    np.savez_compressed(path, **arrays)
+
+
+def _cascade_predictions(workdir, split):
+    """The `StagePredictions` of `split` saved by `build_cascade`."""
+    from lcnet_tf.models.cascade import StagePredictions
+
+    with np.load(Path(workdir) / "predictions.npz") as arrays:
+        count = len([k for k in arrays.files if k.startswith(f"{split}_probabilities_")])
+        parts = {part: [arrays[f"{split}_{part}_{i}"] if f"{split}_{part}_{i}" in arrays.files
+                        else None for i in range(count)] for part in PREDICTION_PARTS}
+        return StagePredictions(labels=arrays[f"{split}_labels"], **parts)
 
 
 def build_cascade(name, seed):
@@ -280,12 +330,9 @@ def build_cascade(name, seed):
     import keras
 
     from lcnet_tf import data as data_lib
-    from lcnet_tf.models.cascade import (
-        Cascade,
-        calibrate_cascade,
-        cascade_report,
-        stage_predictions,
-    )
+    from lcnet_tf.models import Cascade, reference_flops
+    from lcnet_tf.models.cascade import stage_predictions
+    from lcnet_tf.training import calibrate, report
 
     stages = []
     for index, (stage_name, (stage_dir, _, _)) in enumerate(zip(spec["stages"], members,
@@ -294,29 +341,25 @@ def build_cascade(name, seed):
         model.name = f"stage{index}_{stage_name.replace('.', 'p')}"
         stages.append(model)
     cascade = Cascade(stages, confidence=spec["overrides"]["confidence"],
-                      ensemble=spec["overrides"]["ensemble"], name=name.replace(".", "p"))
+                      ensemble=spec["overrides"]["ensemble"], name=name.replace(".", "p"),
+                      reference_flops=reference_flops(CASCADE_REFERENCE))
     builder = data_lib.resolve_dataset(FLAGS.dataset)
     calibration = stage_predictions(cascade, data_lib.make_dataset(
         builder, "train", batch_size=500, training=False, take=CASCADE_CALIBRATION_IMAGES,
         cache=False))
     test = stage_predictions(cascade, data_lib.make_dataset(
         builder, "test", batch_size=500, training=False, cache=False))
-    calibrated = calibrate_cascade(cascade, None, spec["budget"], predictions=calibration)
-    report = cascade_report(cascade, predictions=test)
+    calibrated = calibrate(cascade, None, _reference_budget(spec, cascade, spec["budget"]),
+                           predictions=calibration)
+    result = report(cascade, None, predictions=test)
     workdir.mkdir(parents=True, exist_ok=True)
-    arrays = {}
-    for split, (probabilities, flops, labels) in (("calibration", calibration), ("test", test)):
-        for index, (stage_probabilities, stage_flops) in enumerate(zip(probabilities, flops,
-                                                                       strict=True)):
-            arrays[f"{split}_probabilities_{index}"] = stage_probabilities
-            arrays[f"{split}_flops_{index}"] = stage_flops
-        arrays[f"{split}_labels"] = labels
-    np.savez_compressed(workdir / "predictions.npz", **arrays)
+    _save_predictions(workdir / "predictions.npz", {"calibration": calibration, "test": test})
     cascade.save(workdir / "model.keras")
     metrics = {
-        "test_accuracy": report["test_accuracy"], "mean_flops": report["mean_flops"],
-        "flops_ratio": report["flops_ratio"], "backbone_flops": report["reference_flops"],
-        "flops_cv": report["flops_cv"], "per_block_rate": report["stage_rates"],
+        "test_accuracy": result["test_accuracy"], "mean_flops": result["mean_flops"],
+        "flops_ratio": result["flops_ratio"], "reference_flops": result["reference_flops"],
+        "flops_cv": result["flops_cv"], "decision_names": result["decision_names"],
+        "decision_rates": result["decision_rates"].tolist(),
         "thresholds": calibrated["thresholds"], "calibration": calibrated,
         "phases": {f"stage{index}_{stage}": {"seconds": sum(
             p.get("seconds", 0) for p in metrics_.get("phases", {}).values()
@@ -326,8 +369,9 @@ def build_cascade(name, seed):
     }
     (workdir / "config.json").write_text(json.dumps(config, indent=2))
     (workdir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    print(f"[pareto] {workdir.name}: {report['test_accuracy']:.4f} at "
-          f"{report['mean_flops'] / 1e6:.2f} MFLOPs (stage rates {report['stage_rates']})",
+    print(f"[pareto] {workdir.name}: {result['test_accuracy']:.4f} at "
+          f"{result['mean_flops'] / 1e6:.2f} MFLOPs (stage rates "
+          f"{calibrated['stage_rates']} on the calibration images)",
           flush=True)
     return workdir, metrics, FLAGS.epochs
 
@@ -340,13 +384,15 @@ def _cascade_predictions(workdir, split):
                 arrays[f"{split}_labels"])
 
 
-def cascade_knob_curve(workdir, budgets):
+def cascade_knob_curve(name, workdir, budgets):
     """A cascade's test accuracy at other budgets (recalibrated on the same training images,
-    from the cached stage outputs; cached in knob.json)."""
+    from the cached stage outputs, with the library's `calibrate` and `report`; cached in
+    knob.json)."""
     import keras
 
-    from lcnet_tf.models.cascade import calibrate_cascade, cascade_report
+    from lcnet_tf.training import calibrate, report
 
+    spec = POINTS[name]
     cache = Path(workdir) / "knob.json"
     curve = json.loads(cache.read_text()) if cache.exists() else {}
     todo = [b for b in budgets if f"{b:g}" not in curve]
@@ -354,17 +400,21 @@ def cascade_knob_curve(workdir, budgets):
         cascade = keras.saving.load_model(Path(workdir) / "model.keras", compile=False)
         calibration = _cascade_predictions(workdir, "calibration")
         test = _cascade_predictions(workdir, "test")
-        flops = cascade.stage_flops
         for budget in todo:
-            if not flops[0] / flops[-1] <= budget <= sum(flops) / flops[-1]:
+            try:
+                calibrate(cascade, None, _reference_budget(spec, cascade, budget),
+                          predictions=calibration)
+            except ValueError:  # Outside what the cascade can reach.
                 curve[f"{budget:g}"] = None
                 continue
-            calibrate_cascade(cascade, None, budget, predictions=calibration)
-            report = cascade_report(cascade, predictions=test)
-            curve[f"{budget:g}"] = {"budget": budget, "test_accuracy": report["test_accuracy"],
-                                    "flops_ratio": report["flops_ratio"],
-                                    "mflops": report["mean_flops"] / 1e6,
-                                    "stage_rates": report["stage_rates"]}
+            result = report(cascade, None, predictions=test)
+            rates = [float(rate) for rate, kind in zip(result["decision_rates"],
+                                                       result["decision_kinds"], strict=True)
+                     if kind == "stage"]
+            curve[f"{budget:g}"] = {"budget": budget, "test_accuracy": result["test_accuracy"],
+                                    "flops_ratio": result["flops_ratio"],
+                                    "mflops": result["mean_flops"] / 1e6,
+                                    "stage_rates": rates}
         cache.write_text(json.dumps(curve, indent=2))
     return [curve[f"{b:g}"] for b in budgets if curve.get(f"{b:g}")]
 
@@ -454,7 +504,7 @@ def knob_curve(workdir, budgets):
     """Test accuracy and realized ratio of the same trained model at other budgets (cached)."""
     import keras
 
-    from lcnet_tf.training import calibrate_budget, flops_ratio_range, gate_report
+    from lcnet_tf.training import calibrate, report
 
     cache = Path(workdir) / "knob.json"
     curve = json.loads(cache.read_text()) if cache.exists() else {}
@@ -463,16 +513,16 @@ def knob_curve(workdir, budgets):
         return [curve[f"{b:g}"] for b in budgets if curve.get(f"{b:g}")]
     model = keras.saving.load_model(Path(workdir) / "model.keras", compile=False)
     calibration, test = _knob_data()
-    closed, opened = flops_ratio_range(model)
     for budget in todo:
-        if not closed <= budget <= opened:
+        try:
+            calibrate(model, calibration, budget, tolerance=0.004)
+        except ValueError:  # Outside what its gates can reach.
             curve[f"{budget:g}"] = None
             continue
-        calibrate_budget(model, calibration, budget, tolerance=0.004)
-        report = gate_report(model, test)
-        curve[f"{budget:g}"] = {"budget": budget, "test_accuracy": report["test_accuracy"],
-                                "flops_ratio": report["flops_ratio"],
-                                "mflops": report["mean_flops"] / 1e6}
+        result = report(model, test)
+        curve[f"{budget:g}"] = {"budget": budget, "test_accuracy": result["test_accuracy"],
+                                "flops_ratio": result["flops_ratio"],
+                                "mflops": result["mean_flops"] / 1e6}
         cache.write_text(json.dumps(curve, indent=2))
     return [curve[f"{b:g}"] for b in budgets if curve.get(f"{b:g}")]
 
@@ -488,7 +538,7 @@ def full_network_accuracy(workdir):
     import keras
 
     from lcnet_tf.gate_control import set_gate_override
-    from lcnet_tf.training import gate_report
+    from lcnet_tf.training import report
     from lcnet_tf.training.calibration import recalibrate_batch_norm
 
     cache = Path(workdir) / "knob.json"
@@ -498,10 +548,10 @@ def full_network_accuracy(workdir):
         images, test = _knob_data()
         set_gate_override(model, "open")
         recalibrate_batch_norm(model, images)
-        report = gate_report(model, test)
-        curve["open"] = {"test_accuracy": report["test_accuracy"],
-                         "flops_ratio": report["flops_ratio"],
-                         "mflops": report["mean_flops"] / 1e6,
+        result = report(model, test)
+        curve["open"] = {"test_accuracy": result["test_accuracy"],
+                         "flops_ratio": result["flops_ratio"],
+                         "mflops": result["mean_flops"] / 1e6,
                          "bn_images": FLAGS.knob_images}
         cache.write_text(json.dumps(curve, indent=2))
     return curve["open"]
@@ -589,10 +639,13 @@ def main(argv):
                                               for k, v in spec.get("parent", {}).items()}},
                 "mflops": metrics["mean_flops"] / 1e6,
                 "flops_ratio": metrics["flops_ratio"],
-                "backbone_mflops": metrics["backbone_flops"] / 1e6,
+                # metrics.json before budgets had one meaning: "backbone_flops".
+                "backbone_mflops": metrics.get("reference_flops",
+                                               metrics.get("backbone_flops")) / 1e6,
                 "test_accuracy": metrics["test_accuracy"],
                 "flops_cv": metrics.get("flops_cv"),
-                "per_block_rate": metrics.get("per_block_rate"),
+                "per_block_rate": metrics.get("decision_rates",
+                                              metrics.get("per_block_rate")),
                 "workdir": str(workdir),
                 "tflite_ms_float": None, "tflite_ms_int8": None,
             }
@@ -633,7 +686,7 @@ def main(argv):
     for record in records:
         wanted = FLAGS.knob_points is None or record["name"] in FLAGS.knob_points
         if record["gating"] == "cascade" and budgets and wanted:
-            record["knob"] = cascade_knob_curve(record["workdir"],
+            record["knob"] = cascade_knob_curve(record["name"], record["workdir"],
                                                 POINTS[record["name"]]["knob_budgets"])
         if record["kind"] == "dynamic" and budgets and wanted and record["gating"] in (
             "layer", "lc"
