@@ -45,11 +45,7 @@ ROOT_RANK = 7
 
 # Imports of the package root that files owned elsewhere still make, as (path, import);
 # each is reported in the layering change. Delete an entry once its file names the module.
-PENDING_ROOT_IMPORTS = {
-    ("lcnet_tf/cli/train.py", "from lcnet_tf import training"),
-    ("lcnet_tf/cli/train.py", "from lcnet_tf import data"),
-    ("lcnet_tf/training/procedure.py", "from lcnet_tf import data"),
-}
+PENDING_ROOT_IMPORTS = set()
 
 
 def module_name(path, package_dir):

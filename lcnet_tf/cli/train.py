@@ -17,6 +17,8 @@ import types
 
 from absl import app, flags
 
+import lcnet_tf.data as data
+import lcnet_tf.training as training
 from lcnet_tf.training.config import TrainConfig, field_help
 
 FLAGS = flags.FLAGS
@@ -81,8 +83,6 @@ def config_overrides():
 
 def main(default_preset):
     """Flags -> TrainConfig -> `run_training`, then prints the result table."""
-    from lcnet_tf import training
-
     preset = FLAGS.preset or default_preset
     if preset not in training.TRAIN_PRESETS:
         fail(f"Invalid value for --preset: expected one of {list(training.TRAIN_PRESETS)}. "
@@ -112,8 +112,6 @@ def main(default_preset):
         strategy = training.make_strategy(config.strategy, tpu=config.tpu)
     except (ValueError, RuntimeError) as error:
         fail(f"Invalid value for --strategy={config.strategy!r}: {str(error).splitlines()[0]}")
-    from lcnet_tf import data
-
     try:
         data.resolve_dataset(config.dataset)
     except data.DatasetError as error:

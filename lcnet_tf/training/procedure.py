@@ -17,6 +17,7 @@ from lcnet_tf.training import cascade as cascade_lib
 from lcnet_tf.training.calibration import calibrate, recalibrate_batch_norm
 from lcnet_tf.training.config import TrainConfig
 from lcnet_tf.training.distribute import make_strategy, worker_info
+from lcnet_tf.training.recipe import make_optimizer, training_settings
 from lcnet_tf.training.reference import closest_static_below
 from lcnet_tf.training.report import plot_gate_report, report, report_to_json
 
@@ -144,21 +145,10 @@ def choose_channel_keep(model, config):
     return cost.channel_keep_for(config.budget, fractions, config.max_block_rate)
 
 
-def _optimizer(peak_lr, total_steps, warmup_steps, config):
-    warmup_steps = min(warmup_steps, max(total_steps - 1, 0))
-    schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0 if warmup_steps else peak_lr,
-        decay_steps=max(total_steps - warmup_steps, 1),
-        warmup_target=peak_lr if warmup_steps else None,
-        warmup_steps=warmup_steps,
-    )
-    optimizer = keras.optimizers.SGD(
-        learning_rate=schedule, momentum=config.momentum, nesterov=True,
-        weight_decay=config.weight_decay or None,
-    )
-    if config.weight_decay:
-        optimizer.exclude_from_weight_decay(var_names=NO_DECAY)
-    return optimizer
+def _optimizer(peak_lr, total_steps, warmup_steps, config, steps_per_epoch):
+    """The phase's optimizer: SGD Nesterov, `config`'s schedule, lr scaling, BatchNorm-bias lr
+    and weight average (`lcnet_tf.training.recipe.make_optimizer`)."""
+    return make_optimizer(config, peak_lr, total_steps, warmup_steps, steps_per_epoch, NO_DECAY)
 
 
 def _compile(model, optimizer, config, teacher=None):
@@ -310,7 +300,7 @@ class _Run:
     phase log (`phases.json`), shared by the phase functions below."""
 
     def __init__(self, config, paths, strategy, callbacks, verbose):
-        from lcnet_tf import data as data_lib
+        import lcnet_tf.data as data_lib
 
         self.config, self.paths, self.strategy = config, paths, strategy
         self.callbacks, self.verbose = callbacks, verbose
@@ -337,13 +327,13 @@ class _Run:
         return create_model(self.config.model, **{**self.model_kwargs, **kwargs})
 
     def train_dataset(self):
-        from lcnet_tf import data as data_lib
+        import lcnet_tf.data as data_lib
 
         config = self.config
         dataset = data_lib.make_dataset(
             self.builder, "train", batch_size=config.batch_size, training=True,
             image_size=config.image_size, seed=config.seed, take=config.train_examples,
-            repeat=True,
+            repeat=True, flip=config.flip, translate=config.translate,
         )
         if config.label_smoothing:
             dataset = dataset.map(lambda x, y: (x, tf.one_hot(y, self.num_classes)))
@@ -354,7 +344,7 @@ class _Run:
         return dataset.with_options(options)
 
     def eval_dataset(self, split, take):
-        from lcnet_tf import data as data_lib
+        import lcnet_tf.data as data_lib
 
         return data_lib.make_dataset(
             self.builder, split, batch_size=self.config.eval_batch_size, training=False,
@@ -367,7 +357,8 @@ class _Run:
         total_steps = epochs * self.steps_per_epoch
         warmup = int(config.warmup_epochs * self.steps_per_epoch)
         with self.strategy.scope():
-            _compile(model, _optimizer(peak_lr, total_steps, warmup, config), config, teacher)
+            optimizer = _optimizer(peak_lr, total_steps, warmup, config, self.steps_per_epoch)
+            _compile(model, optimizer, config, teacher)
         _drop_torn_first_checkpoint(paths.backup / phase)
         phase_callbacks = [
             keras.callbacks.BackupAndRestore(str(paths.backup / phase), double_checkpoint=True),
@@ -376,9 +367,12 @@ class _Run:
             *self.callbacks,
         ]
         start = time.time()
-        # shuffle=False: the dataset shuffles itself (Keras warns that `shuffle` is ignored).
-        model.fit(self.train_dataset(), epochs=epochs, steps_per_epoch=self.steps_per_epoch,
-                  shuffle=False, callbacks=phase_callbacks, verbose=self.verbose)
+        # BatchNorm momentum and bf16 compute for this phase only (the saved model is as built).
+        with training_settings(model, bn_momentum=config.bn_momentum,
+                               precision=config.precision):
+            # shuffle=False: the dataset shuffles itself (Keras warns that `shuffle` is ignored).
+            model.fit(self.train_dataset(), epochs=epochs, steps_per_epoch=self.steps_per_epoch,
+                      shuffle=False, callbacks=phase_callbacks, verbose=self.verbose)
         return time.time() - start
 
     def test_accuracy(self, model):
