@@ -55,3 +55,46 @@ def test_int8_keeps_float_if_boundaries_and_refuses_the_rewrite(cascade):
     # probabilities move margins near the threshold: a few flips are allowed).
     assert 0 < gates[:, 1].sum() < len(images)
     assert np.mean(gates[:, 1] == float_gates[:, 1]) >= 0.75
+
+
+@pytest.fixture(scope="module")
+def gated_cascade():
+    """A static first stage, an LC-Net second stage whose blocks and groups vary per image."""
+    from lcnet_tf.export.gate_patterns import randomize_gates
+
+    keras.utils.set_random_seed(0)
+    model = lcnet_tf.create_model("resnet8", gating="cascade", cascade_widths=(0.25, 0.5),
+                                  cascade_gatings=("none", "lc"))
+    images = harness.sample_images(model, batch=16, seed=2)
+    for seed, stage in enumerate(model.stages):
+        harness.randomize_batch_norm(stage, seed=seed)
+    randomize_gates(model.stages[1], seed=3, block_keep_prob=0.5, images=images)
+    probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(model.stages[0](images)))
+    ordered = np.sort(probabilities, axis=1)
+    model.set_thresholds([float(np.median(ordered[:, -1] - ordered[:, -2]))])
+    return model, images
+
+
+def test_a_gated_stage_cascade_exports_nested_ifs_with_keras_decisions(gated_cascade):
+    model, images = gated_cascade
+    content = to_tflite(model)
+    # One IF for the exit, and the gated stage's own IFs nested in its branch.
+    assert summarize_tflite(content).num_if_ops == model.export_contract().if_ops
+    assert model.export_contract().if_ops == 1 + model.stages[1].export_contract().if_ops
+    logits, info = model(images, return_gate_info=True)
+    logits = keras.ops.convert_to_numpy(logits)
+    gate, kept = (keras.ops.convert_to_numpy(info[key]) for key in ("gate", "kept_groups"))
+    assert 0 < gate[:, 1].sum() < len(images)  # both exits
+    escalated = gate[:, 1] == 1
+    assert len(np.unique(gate[escalated][:, 2:], axis=0)) > 1  # the blocks vary per image
+    runner = TFLiteRunner(content)
+    for index, image in enumerate(images):
+        outputs, _ = runner.run(image)
+        np.testing.assert_allclose(outputs["logits"][0], logits[index], atol=2e-5)
+        np.testing.assert_array_equal(outputs["gate"][0], gate[index])
+        np.testing.assert_array_equal(outputs["kept_groups"][0], kept[index])
+    quantized = TFLiteRunner(to_tflite(model, quantize="int8", representative_data=images))
+    int8_gates = np.stack([quantized.run(image)[0]["gate"][0] for image in images])
+    # int8 decides per image too (exit and blocks), mostly as float does.
+    assert 0 < int8_gates[:, 1].sum() < len(images)
+    assert np.mean(int8_gates == gate) >= 0.75
