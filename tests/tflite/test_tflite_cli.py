@@ -1,8 +1,13 @@
-"""The tflite CLIs turn bad input into one line on stderr and exit status 2."""
+"""The tflite CLIs: bad input is one line on stderr and exit status 2; every dynamic model
+is taken."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
+
+import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,3 +28,44 @@ def test_convert_rejects_a_corrupt_keras_file(tmp_path):
     assert last.startswith("error: Corrupt or truncated .keras"), result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "m.tflite").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["static_cascade", "gated_stage_cascade", "lc_net"])
+def test_benchmark_takes_every_dynamic_model_without_a_static_model(kind, tmp_path):
+    import keras
+
+    import lcnet_tf
+    from lcnet_tf.data import make_synthetic_tfds_dir
+    from lcnet_tf.training import calibrate
+
+    dataset = make_synthetic_tfds_dir(tmp_path / "data", num_train=32, num_test=8)
+    keras.utils.set_random_seed(0)
+    if kind == "lc_net":
+        model = lcnet_tf.create_model("resnet8", gating="lc")
+    else:
+        gatings = ("none", "lc") if kind == "gated_stage_cascade" else ("none", "none")
+        model = lcnet_tf.create_model("resnet8", gating="cascade", cascade_widths=(0.25, 0.5),
+                                      cascade_gatings=gatings)
+        images = np.random.default_rng(0).integers(0, 256, (32, 32, 32, 3)).astype("uint8")
+        low, high = (flops / model.reference_flops for flops in model.flops_range())
+        calibrate(model, images, 0.5 * (low + high))
+    path = tmp_path / "model.keras"
+    model.save(path)
+    out = tmp_path / "bench"
+    # int8 once (the gated-stage cascade, the most IFs): conversion is the slow part.
+    variants = ["none", "int8"] if kind == "gated_stage_cascade" else ["none"]
+    result = run_cli("tflite.benchmark", "--model", str(path), "--dataset", dataset,
+                     "--num_images", "4", "--quantize", ",".join(variants),
+                     "--num_calibration", "16", "--chunk", "2", "--out_dir", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = json.loads((out / "report.json").read_text())["models"]
+    suffixes = ["" if variant == "none" else f"_{variant}" for variant in variants]
+    if kind == "lc_net":  # Its static twin (untrained): latency and FLOPs only.
+        assert set(rows) == {f"{role}{s}" for role in ("static", "dynamic") for s in suffixes}
+        assert "untrained" in result.stdout
+    else:  # A cascade's static comparison is its own stages.
+        assert set(rows) == {f"{role}{s}" for role in ("static", "stage0", "dynamic")
+                             for s in suffixes}
+        assert rows["stage0"]["mean_flops"] < rows["static"]["mean_flops"]
+        assert "vs the line between its stages" in result.stdout
