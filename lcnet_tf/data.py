@@ -21,7 +21,13 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 SHUFFLE_BUFFER = 10_000
+# CIFAR-style augmentation: reflect-pad `translate` pixels, random crop back (a random
+# translation by up to `translate` pixels each way), then a horizontal flip.
 CIFAR_PAD = 4
+# "random": each image flipped with probability 1/2 on every pass; "alternating" (airbench):
+# a fixed random half of the images is flipped on even passes and the other half on odd ones,
+# so every two passes show each image both ways; "none": never flipped.
+FLIPS = ("random", "alternating", "none")
 # ImageNet-style data: the short side is resized to `image_size + RESIZE_MARGIN` before cropping
 # `image_size` (256 -> 224 for the standard 224 crop).
 RESIZE_MARGIN = 32
@@ -231,6 +237,8 @@ def make_dataset(
     drop_remainder: bool | None = None,
     take: int | None = None,
     repeat: bool = False,
+    flip: str = "random",
+    translate: int = CIFAR_PAD,
 ) -> tf.data.Dataset:
     """Builds a batched `(images, labels)` pipeline over one split of a TFDS dataset.
 
@@ -239,8 +247,8 @@ def make_dataset(
     the model's job.
 
     Augmentation when `training`:
-      * CIFAR-style (`image_size=None`): reflect-pad 4 pixels on each side, random crop back
-        to the original size (32x32 for CIFAR), random horizontal flip.
+      * CIFAR-style (`image_size=None`): reflect-pad `translate` (4) pixels on each side,
+        random crop back to the original size (32x32 for CIFAR), horizontal flip (`flip`).
       * ImageNet-style (`image_size` given): the short side is resized to `image_size + 32`
         (before the cache), then a random `image_size` square crop and a random horizontal flip.
 
@@ -265,13 +273,22 @@ def make_dataset(
             tests, calibration. With `training=True` and `seed=None`, which examples those are
             varies from run to run because the files are shuffled.
         repeat: Repeat indefinitely (each pass reshuffled and re-augmented).
+        flip: Horizontal flips in training, one of `FLIPS`: "random" (probability 1/2 per
+            image and pass), "alternating" (airbench: a fixed random decision per image,
+            keyed by `seed` and the image's encoded bytes, inverted on every odd pass over
+            the data; passes, not Keras epochs) or "none".
+        translate: CIFAR-style only: the reflect padding, i.e. the largest random
+            translation in pixels each way (0: none). ImageNet-style data takes random crops
+            of the resized image instead and needs the default.
 
     Returns:
         A `tf.data.Dataset` of `(images, labels)`: uint8 `(batch, height, width, 3)` and int32
         `(batch,)`.
 
     Raises:
-        ValueError: An unknown split, or a non-positive `batch_size`, `image_size` or `take`.
+        ValueError: An unknown split, a non-positive `batch_size`, `image_size` or `take`, an
+            unknown `flip`, or a `translate` that is negative, not smaller than the images
+            or set for ImageNet-style data.
         DatasetError: `builder_or_name` cannot be resolved.
 
     Example:
@@ -290,6 +307,8 @@ def make_dataset(
 
     image_feature = builder.info.features["image"]
     stored_shape = tuple(image_feature.shape)
+    _check_augmentation(flip, translate, image_size, stored_shape)
+    alternating = training and flip == "alternating"
     read_config = tfds.ReadConfig(shuffle_seed=seed, try_autocache=False)
     dataset = builder.as_dataset(
         split=split,
@@ -308,7 +327,10 @@ def make_dataset(
             image.set_shape((None, None, 3))
         if image_size is not None:
             image = _resize_short_side(image, image_size + RESIZE_MARGIN)
-        return image, tf.cast(example["label"], tf.int32)
+        label = tf.cast(example["label"], tf.int32)
+        if alternating:  # The image's own flip decision, fixed across passes.
+            return image, label, _fixed_flip(example["image"], seed)
+        return image, label
 
     dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
     if cache:
@@ -317,6 +339,14 @@ def make_dataset(
         dataset = dataset.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
+    if alternating:
+        # Position in the repeated stream // examples per pass = the pass (shuffle and repeat
+        # keep every pass whole).
+        pass_size = num_examples(builder, split)
+        pass_size = min(pass_size, take) if take is not None else pass_size
+        dataset = dataset.enumerate().map(
+            lambda position, example: (*example, (position // pass_size) % 2 == 1)
+        )
 
     if training:
         # One independent stateless seed pair per example, fresh on every pass.
@@ -324,12 +354,12 @@ def make_dataset(
         dataset = tf.data.Dataset.zip((dataset, seeds))
 
         def augment(example, example_seed):
-            image, label = example
+            image, label = example[:2]
             crop_seed, flip_seed = tf.unstack(
                 tf.random.experimental.stateless_split(example_seed, num=2)
             )
             if image_size is None:
-                padding = [[CIFAR_PAD, CIFAR_PAD], [CIFAR_PAD, CIFAR_PAD], [0, 0]]
+                padding = [[translate, translate], [translate, translate], [0, 0]]
                 crop_shape = tf.shape(image)
                 image_shape = image.shape
                 image = tf.pad(image, padding, mode="REFLECT")
@@ -337,7 +367,12 @@ def make_dataset(
                 crop_shape = tf.constant([image_size, image_size, 3])
                 image_shape = tf.TensorShape([image_size, image_size, 3])
             image = tf.image.stateless_random_crop(image, crop_shape, seed=crop_seed)
-            image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
+            if flip == "random":
+                image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
+            elif alternating:
+                fixed_flip, odd_pass = example[2:]
+                image = tf.cond(tf.math.logical_xor(fixed_flip, odd_pass),
+                                lambda: tf.image.flip_left_right(image), lambda: image)
             image.set_shape(image_shape)
             return image, label
 
@@ -353,6 +388,35 @@ def make_dataset(
 
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _check_augmentation(flip, translate, image_size, stored_shape):
+    if flip not in FLIPS:
+        raise ValueError(
+            f"Invalid value for `flip`: expected one of {FLIPS}. Received: flip={flip!r}"
+        )
+    spatial = [size for size in stored_shape[:2] if size is not None]
+    largest = min(spatial) - 1 if spatial else None
+    if (isinstance(translate, bool) or not isinstance(translate, int | np.integer)
+            or translate < 0 or (largest is not None and translate > largest)):
+        bound = f" <= {largest} (reflect padding of {min(spatial)}-pixel images)" if spatial \
+            else ""
+        raise ValueError(
+            f"Invalid value for `translate`: expected an int >= 0{bound}. "
+            f"Received: translate={translate!r}"
+        )
+    if image_size is not None and translate != CIFAR_PAD:
+        raise ValueError(
+            f"Invalid value for `translate`: expected {CIFAR_PAD} (the default) with "
+            f"`image_size` (ImageNet-style data is cropped from the resized image, not "
+            f"translated). Received: translate={translate!r}"
+        )
+
+
+def _fixed_flip(encoded_image, seed):
+    """A per-image coin flip that depends only on the image's encoded bytes and `seed`."""
+    key = [0, 0] if seed is None else [int(seed) & (2**64 - 1), 0x5EED]
+    return tf.strings.to_hash_bucket_strong(encoded_image, 2, key=key) == 1
 
 
 def make_synthetic_tfds_dir(

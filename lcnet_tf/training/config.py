@@ -53,6 +53,30 @@ class TrainConfig:
             linear warm-up over `warmup_epochs` then cosine decay to 0).
         warmup_epochs: epochs of linear learning-rate warm-up in each phase.
         momentum, weight_decay, label_smoothing: optimizer and loss settings.
+        lr_schedule: "cosine" (linear warm-up over `warmup_epochs`, then cosine to 0) or
+            "triangular" (airbench: linear from 0 up to the peak at `lr_peak_fraction` of
+            the phase's steps, then linear down to 0; `warmup_epochs` is not used).
+        lr_peak_fraction: where the triangular schedule peaks, 0 < fraction < 1.
+        lr_scaling: how the peak learning rates (given for batch 128) follow `batch_size`:
+            "none" (as given), "linear" (times batch_size / 128) or "sqrt" (its square root).
+        ema_decay: weight average (airbench's, `lcnet_tf.training.recipe.RecipeSGD`; 0: off):
+            every `ema_every_steps` steps from `ema_start_epochs` the weights are pulled towards
+            their running average with weight ema_decay^K x (progress)^3 and the average is
+            copied back into the model, and at the end of each phase; 0 <= decay < 1 (airbench
+            0.95). Evaluation and the saved model use the averaged weights.
+        ema_every_steps: K, steps between two copies of the average into the model, >= 1.
+        ema_start_epochs: epochs of each phase before the average starts, >= 0.
+        bn_momentum: BatchNorm momentum while training (None: the model's 0.9; airbench uses
+            0.6 with `ema_decay`); the saved model is unchanged.
+        bn_bias_lr_multiplier: the BatchNorm biases' (beta) learning rate is this many times
+            the others' (airbench: 64), > 0; they get no weight decay either way.
+        flip: horizontal flips of training images: "random" (each image and pass with
+            probability 1/2), "alternating" (airbench: a fixed random half flipped on even
+            passes over the data, the other half on odd ones) or "none".
+        translate: random translation of CIFAR-style training images by up to this many
+            pixels each way (reflect padding, then a random crop; airbench: 2), >= 0.
+        precision: "float32" or "mixed_bfloat16" (bfloat16 compute, float32 weights and
+            logits, while training only; the saved model is float32).
         budget_weight, target_rate_weight: penalty weights (see `GatedResNet`);
             both ramp up linearly over `penalty_warmup_epochs`.
         penalty_warmup_epochs: epochs over which the penalty weights ramp up.
@@ -130,6 +154,17 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     label_smoothing: float = 0.0
+    lr_schedule: str = "cosine"
+    lr_peak_fraction: float = 0.23
+    lr_scaling: str = "none"
+    ema_decay: float = 0.0
+    ema_every_steps: int = 5
+    ema_start_epochs: float = 0.0
+    bn_momentum: float | None = None
+    bn_bias_lr_multiplier: float = 1.0
+    flip: str = "random"
+    translate: int = 4
+    precision: str = "float32"
     budget_weight: float = 1.0
     target_rate_weight: float = 5.0
     penalty_warmup_epochs: float = 0.5
@@ -245,6 +280,7 @@ class TrainConfig:
             _check(low - 1e-9 <= self.budget <= high + 1e-9, "budget", self.budget,
                    f"a number in [{low:.3f}, {high:.3f}] ({_range_meaning(self)}, as fractions "
                    f"of {self.model} at width 1: {reference_flops(self.model):,} FLOPs)")
+        _check_recipe(self)
 
     def replace(self, **changes):
         """A copy with `changes` applied (and validated)."""
@@ -375,6 +411,37 @@ def _check(ok, name, value, expected):
         raise ValueError(
             f"Invalid value for `{name}`: expected {expected}. Received: {name}={value!r}"
         )
+
+
+def _check_recipe(config):
+    """The training-recipe levers (`lcnet_tf.training.recipe`, `lcnet_tf.data`)."""
+    from lcnet_tf.data import CIFAR_PAD, FLIPS
+    from lcnet_tf.training.recipe import LR_SCALINGS, LR_SCHEDULES, PRECISIONS
+
+    for name, options in (("lr_schedule", LR_SCHEDULES), ("lr_scaling", LR_SCALINGS),
+                          ("flip", FLIPS), ("precision", PRECISIONS)):
+        value = getattr(config, name)
+        _check(value in options, name, value, f"one of {options}")
+    _check(_is_number(config.momentum) and 0 <= config.momentum < 1, "momentum",
+           config.momentum, "0 <= momentum < 1")
+    _check(_is_number(config.lr_peak_fraction) and 0 < config.lr_peak_fraction < 1,
+           "lr_peak_fraction", config.lr_peak_fraction, "0 < lr_peak_fraction < 1")
+    _check(_is_number(config.ema_decay) and 0 <= config.ema_decay < 1, "ema_decay",
+           config.ema_decay, "0 <= ema_decay < 1 (0: no weight average)")
+    _check(_is_int(config.ema_every_steps) and config.ema_every_steps >= 1, "ema_every_steps",
+           config.ema_every_steps, "an int >= 1")
+    _check(_is_number(config.ema_start_epochs) and config.ema_start_epochs >= 0,
+           "ema_start_epochs", config.ema_start_epochs, "a number >= 0")
+    _check(config.bn_momentum is None or (_is_number(config.bn_momentum)
+                                          and 0 <= config.bn_momentum < 1),
+           "bn_momentum", config.bn_momentum, "0 <= bn_momentum < 1, or None (the model's 0.9)")
+    _check(_is_number(config.bn_bias_lr_multiplier) and config.bn_bias_lr_multiplier > 0,
+           "bn_bias_lr_multiplier", config.bn_bias_lr_multiplier, "a number > 0")
+    _check(_is_int(config.translate) and config.translate >= 0, "translate", config.translate,
+           "an int >= 0 (pixels)")
+    _check(config.image_size is None or config.translate == CIFAR_PAD, "translate",
+           config.translate, f"{CIFAR_PAD} (the default) with image_size set (ImageNet-style "
+           "data is cropped from the resized image, not translated)")
 
 
 TRAIN_PRESETS = {
