@@ -357,6 +357,26 @@ def test_bad_augmentation_values_are_refused(synthetic_dataset):
 
 
 # Configuration ------------------------------------------------------------------------
+RECIPE_FIELDS = ("lr_schedule", "lr_peak_fraction", "lr_scaling", "ema_decay", "ema_every_steps",
+                 "ema_start_epochs", "bn_momentum", "bn_bias_lr_multiplier", "flip", "translate",
+                 "precision")
+
+
+def test_runs_saved_before_the_levers_resume_under_the_defaults(tmp_path):
+    from lcnet_tf.training.procedure import check_resumable
+
+    config = TrainConfig(gating="none", dataset="somewhere")
+    saved = json.loads(config.to_json())
+    for name in RECIPE_FIELDS:
+        del saved[name]
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    check_resumable(tmp_path, config)
+    with pytest.raises(ValueError, match="precision: 'float32' -> 'mixed_bfloat16'"):
+        check_resumable(tmp_path, config.replace(precision="mixed_bfloat16"))
+    with pytest.raises(ValueError, match="ema_decay: 0.0 -> 0.9"):
+        check_resumable(tmp_path, config.replace(ema_decay=0.9))
+
+
 @pytest.mark.parametrize("field, value", [
     ("lr_schedule", "step"), ("lr_peak_fraction", 1.0), ("lr_peak_fraction", 0),
     ("lr_scaling", "cubic"), ("ema_decay", 1.0), ("ema_decay", -0.1), ("ema_every_steps", 0),
@@ -381,9 +401,7 @@ def test_recipe_fields_are_flags_with_help():
     from lcnet_tf.training.config import field_help
 
     helps = field_help()
-    for name in ("lr_schedule", "lr_peak_fraction", "lr_scaling", "ema_decay",
-                 "ema_every_steps", "ema_start_epochs", "bn_momentum", "bn_bias_lr_multiplier",
-                 "flip", "translate", "precision"):
+    for name in RECIPE_FIELDS:
         assert len(helps[name]) > 20, name
 
 
@@ -411,6 +429,10 @@ def test_every_lever_at_once_trains_through_run_training(tmp_path):
             if isinstance(layer, keras.layers.BatchNormalization)} == {0.9}
     logits = model.predict(IMAGES, verbose=0)
     assert logits.dtype == np.float32 and np.isfinite(logits).all()
+    # Loaded with its compile config too: the registered RecipeSGD and schedule come back.
+    compiled = keras.saving.load_model(tmp_path / "run" / "model.keras")
+    assert isinstance(compiled.optimizer, recipe.RecipeSGD)
+    assert compiled.optimizer.ema_decay == 0.95 and compiled.optimizer.bias_lr_multiplier == 64
     phases = json.loads((tmp_path / "run" / "phases.json").read_text())
     assert phases["static"]["seconds"] > 0
     # Finished: the same call returns the saved metrics.
