@@ -146,8 +146,9 @@ POINTS = {
     # The gated path's gradient kept out of the backbone altogether: the backbone is trained by
     # the full path alone, as a static ResNet-20 (80.23%) is; the gates learn on it. If its full
     # network is still near 78% (78.13% at scale 1, 77.93% at 0.5, 78.31% with a plain full
-    # path), the gated gradient is cleared as the cause of the 2-point gap. Measured in session
-    # 10: open 78.34%, gated 60.13%: cleared (the gates' multipliers shorten the full network).
+    # path), the gated gradient is cleared as the cause of the 2-point gap. Measured
+    # (docs/results.md): open 78.34%, gated 60.13%: cleared (the gates' multipliers shorten
+    # the full network).
     "lc_b0.5_scratch_sd_g0": _scratch(0.5, self_distill_weight=0.7, gated_grad_scale=0.0,
                                       bn_recalibration_images=5000),
     # The backbone's step halved (`backbone_grad_scale=0.5`): self-distillation sums two
@@ -161,8 +162,9 @@ POINTS = {
     # `lc_b0.5_scratch_sd_g0`, 0.09 in `lc_b0.5_scratch_sd`) still run on 17-41% of images, scaled
     # to nearly nothing: FLOPs paid for no output, and a full network made shallower. Without
     # the term the budget penalty alone sets the total and each block its own rate; whether
-    # the gates stay per-image is read from the rates and the CV of per-image FLOPs. Measured in
-    # session 10: 76.58% (-0.83), and static pruning (rates 1, 1, 0 | on, 0.067, 0 | on, 1, 1).
+    # the gates stay per-image is read from the rates and the CV of per-image FLOPs. Measured
+    # (docs/results.md): 76.58% (-0.83), and static pruning (rates 1, 1, 0 | on, 0.067, 0 |
+    # on, 1, 1).
     "lc_b0.5_scratch_sd_tr0": _scratch(0.5, self_distill_weight=0.7,
                                        target_rate_weight=0.0, bn_recalibration_images=5000),
     # Trained looser, served tighter through the knob (the 0.5-trained model beat the
@@ -176,7 +178,7 @@ POINTS = {
     # The best recipe with a plain forced-open path (`plain_open_path`): the full network
     # self-distillation trains is the backbone without the gates' block scales and channel
     # saliency, which in `lc_b0.5_scratch_sd` averaged 0.09-0.84 and made it in effect shallower
-    # (its open network 78.13% against a static ResNet-20's 80.23%). Measured in session 9:
+    # (its open network 78.13% against a static ResNet-20's 80.23%). Measured (docs/results.md):
     # 76.85%, worse, and its open network 78.31%: not the cause.
     "lc_b0.5_scratch_sd_plain": _scratch(0.5, self_distill_weight=0.7,
                                          bn_recalibration_images=5000,
@@ -195,7 +197,7 @@ POINTS = {
     "lc_b0.5_kd_cur_g4": _dynamic(0.5, gated_epochs=4, **LEVERS["kd"], **LEVERS["cur"]),
     "lc_b0.3_kd_cur": _dynamic(0.3, **LEVERS["kd"], **LEVERS["cur"]),
     "lc32_b0.4_kd_cur": _dynamic(0.4, model="resnet32", **LEVERS["kd"], **LEVERS["cur"]),
-    # Cascades (session 11): a thin ResNet-20 on every image, a wider static network on the
+    # Cascades: a thin ResNet-20 on every image, a wider static network on the
     # images whose top-2 probability margin is low, the two predictions averaged there. The
     # pair, the margin rule, the averaging and the budget were chosen on seed 0's cached
     # statics (docs/results.md); other seeds test the choice.

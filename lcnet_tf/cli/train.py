@@ -87,6 +87,14 @@ def main(default_preset):
     if preset not in training.TRAIN_PRESETS:
         fail(f"Invalid value for --preset: expected one of {list(training.TRAIN_PRESETS)}. "
              f"Received: {preset!r}")
+    # The strategy first: multi-worker collectives must be set up before any other TensorFlow
+    # work, and checking a config's budget builds its model.
+    strategy_name = FLAGS.strategy or training.TRAIN_PRESETS[preset].strategy
+    try:
+        strategy = training.make_strategy(strategy_name,
+                                          tpu=FLAGS.tpu or training.TRAIN_PRESETS[preset].tpu)
+    except (ValueError, RuntimeError) as error:
+        fail(f"Invalid value for --strategy={strategy_name!r}: {str(error).splitlines()[0]}")
     try:
         config = training.get_train_config(preset, **config_overrides())
     except ValueError as error:
@@ -107,11 +115,6 @@ def main(default_preset):
         training.check_resumable(workdir, config)
     except ValueError as error:
         fail(str(error).replace("`workdir`", "--workdir"))
-    # The strategy first: multi-worker collectives must be set up before other TF work.
-    try:
-        strategy = training.make_strategy(config.strategy, tpu=config.tpu)
-    except (ValueError, RuntimeError) as error:
-        fail(f"Invalid value for --strategy={config.strategy!r}: {str(error).splitlines()[0]}")
     try:
         data.resolve_dataset(config.dataset)
     except data.DatasetError as error:

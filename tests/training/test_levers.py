@@ -152,21 +152,35 @@ def test_closest_static_below_picks_the_costliest_network_under_the_budget():
 
 
 def test_channel_gating_refuses_a_budget_it_cannot_realize():
-    """`gating="channel"` has no block gates: its ratio is fixed by k/G. Session 5 trained one
-    at budget 0.5 that realized 0.84 for every image without a word."""
+    """`gating="channel"` has no block gates: its ratio is fixed by k/G. One run trained at
+    budget 0.5 realized 0.84 for every image without a word (docs/results.md): refused now,
+    by the config (the reachable range) and by `choose_channel_keep`."""
     from lcnet_tf.training import choose_channel_keep, get_train_config
 
     model = lcnet_tf.create_model("resnet20", gating="channel")  # preset: stage 3, 2 groups
+    with pytest.raises(ValueError, match=r"`budget`: expected a number in \[0\.84\d, "):
+        get_train_config("cpu_lc", gating="channel", budget=0.5)
+    config = get_train_config("cpu_lc", gating="channel", budget=0.85)
     with pytest.raises(ValueError, match="`budget`.*at least 0.84.*budget=0.5"):
-        choose_channel_keep(model, get_train_config("cpu_lc", gating="channel", budget=0.5))
-    assert choose_channel_keep(
-        model, get_train_config("cpu_lc", gating="channel", budget=0.85)
-    ) == 0.5
+        choose_channel_keep(model, _with_budget(config, 0.5))
+    assert choose_channel_keep(model, config) == 0.5
     # All stages gated, 4 groups: 0.5 is reachable (k = 2 of 4 halves every block's convs).
     wide = lcnet_tf.create_model("resnet20", gating="channel", channel_gate_stages=None,
                                  channel_groups=4)
-    config = get_train_config("cpu_lc", gating="channel", budget=0.5)
+    config = get_train_config("cpu_lc", gating="channel", budget=0.5,
+                              model_overrides="channel_gate_stages=None;channel_groups=4")
     assert choose_channel_keep(wide, config) == 0.5
+
+
+def _with_budget(config, budget):
+    """`config` with another budget, unchecked (to test a later line of defence)."""
+    import dataclasses
+
+    unchecked = object.__new__(type(config))
+    for field in dataclasses.fields(config):
+        object.__setattr__(unchecked, field.name, getattr(config, field.name))
+    object.__setattr__(unchecked, "budget", budget)
+    return unchecked
 
 
 def _gated_kernel_change(self_distill_weight):
@@ -256,7 +270,7 @@ def test_self_distillation_gradient_scales_are_checked(name, bads, good):
     with pytest.raises(ValueError, match=f"{name}.*self-distillation"):
         compiled(model, **{name: good})
     with pytest.raises(ValueError, match=name):
-        lcnet_tf.training.get_train_config("cpu_lc", distill_weight=0.0, **{name: good})
+        lcnet_tf.training.get_train_config("cpu_lc", self_distill_weight=0.0, **{name: good})
     config = lcnet_tf.training.get_train_config(
         "cpu_lc", self_distill_weight=0.7, distill_weight=0.0, **{name: good}
     )
@@ -276,7 +290,8 @@ def test_self_distillation_settings_are_checked():
     with pytest.raises(ValueError, match="static model"):
         compiled(lcnet_tf.create_model("resnet8", gating="none"), self_distill_weight=0.5)
     with pytest.raises(ValueError, match="distill_weight=0.7"):
-        lcnet_tf.training.get_train_config("cpu_lc", self_distill_weight=0.5)
+        lcnet_tf.training.get_train_config("cpu_lc", self_distill_weight=0.5,
+                                           distill_weight=0.7)
     config = lcnet_tf.training.get_train_config("cpu_lc", self_distill_weight=0.5,
                                                 distill_weight=0.0)
     assert config.self_distill_weight == 0.5

@@ -29,12 +29,11 @@ def test_check_resumable_names_changed_settings_and_accepts_older_configs(tmp_pa
     check_resumable(tmp_path, config.replace(gate_downsampling=True))
     with pytest.raises(ValueError, match="gate_downsampling: True -> False"):
         check_resumable(tmp_path, config)
-    # Runs saved before the cpu preset trained a static reference still resume under it.
+    # Runs saved before presets trained a static reference still resume under one that does.
     saved["gate_downsampling"] = False
     del saved["static_reference"]
     (tmp_path / "config.json").write_text(json.dumps(saved))
-    assert config.static_reference
-    check_resumable(tmp_path, config)
+    check_resumable(tmp_path, config.replace(static_reference=True))
 
 
 def test_check_resumable_ignores_gate_downsampling_without_block_gates(tmp_path):
