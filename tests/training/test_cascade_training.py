@@ -97,3 +97,14 @@ def test_cascade_defaults_and_confidence_check():
     assert get_train_config("cpu_lc").cascade_widths is None
     with pytest.raises(ValueError, match="`cascade_confidence`: expected one of"):
         get_train_config("cpu", gating="cascade", cascade_confidence="entropy")
+
+
+@pytest.mark.parametrize("name", ["cpu", "cpu_lc", "paper", "imagenet"])
+def test_every_preset_is_in_its_reachable_range(name):
+    from lcnet_tf.training import TRAIN_PRESETS
+
+    # Presets skip the range check at import (it builds the model); a copy runs it in full.
+    config = TRAIN_PRESETS[name].replace()
+    if config.gating != "none":
+        low, high = budget_range(config)
+        assert low <= config.budget <= high
