@@ -383,3 +383,33 @@ def registry_suite(cases, full_cases, fit_cases):
         "test_uint8_equals_float": test_uint8_equals_float,
         "test_fit_step": test_fit_step,
     }
+
+
+def varied_cascade(stage_gatings=("none", "none"), widths=(0.25, 0.5), batch=16, seed=0):
+    """A ResNet-8 `Cascade` from the registry whose decisions vary per image, and its images.
+
+    Stages get random BatchNorm statistics; a gated stage (L or LC) gets random gates that
+    run each block on about half of the images; the exit threshold is the median top-2
+    margin of the first stage, so about half of the images escalate.
+
+    Returns:
+        `(cascade, images)`.
+    """
+    from lcnet_tf.export.gate_patterns import randomize_gates
+
+    keras.utils.set_random_seed(seed)
+    cascade = lcnet_tf.create_model("resnet8", gating="cascade", cascade_widths=widths,
+                                    cascade_gatings=stage_gatings)
+    images = sample_images(cascade, batch=batch, seed=seed + 1)
+    for index, stage in enumerate(cascade.stages):
+        randomize_batch_norm(stage, seed=seed + index)
+        if stage.gating in ("layer", "lc"):
+            randomize_gates(stage, seed=seed + index, block_keep_prob=0.5, images=images)
+    cascade.set_thresholds([median_margin(cascade.stages[0], images)])
+    return cascade, images
+
+
+def median_margin(model, images):
+    """The median top-1 minus top-2 probability of `model` on `images`."""
+    ordered = np.sort(to_np(keras.ops.softmax(model(images, training=False))), axis=1)
+    return float(np.median(ordered[:, -1] - ordered[:, -2]))

@@ -5,25 +5,13 @@ import keras
 import numpy as np
 import pytest
 
-import lcnet_tf
 from lcnet_tf.export import ExportError, summarize_tflite, to_tflite
 from lcnet_tf.export.benchmark import TFLiteRunner
-from lcnet_tf.models.cascade import Cascade
 
 
 @pytest.fixture(scope="module")
 def cascade():
-    keras.utils.set_random_seed(0)
-    stages = []
-    for seed, width in enumerate((0.25, 0.5)):
-        stage = lcnet_tf.create_model("resnet8", gating="none", width_multiplier=width)
-        stages.append(harness.randomize_batch_norm(stage, seed=seed))
-    model = Cascade(stages)
-    images = harness.sample_images(model, batch=16, seed=1)
-    probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(stages[0](images)))
-    ordered = np.sort(probabilities, axis=1)
-    model.set_thresholds([float(np.median(ordered[:, -1] - ordered[:, -2]))])
-    return model, images
+    return harness.varied_cascade(seed=1)
 
 
 def test_float_export_matches_keras_and_skips_the_second_stage(cascade):
@@ -60,19 +48,7 @@ def test_int8_keeps_float_if_boundaries_and_refuses_the_rewrite(cascade):
 @pytest.fixture(scope="module")
 def gated_cascade():
     """A static first stage, an LC-Net second stage whose blocks and groups vary per image."""
-    from lcnet_tf.export.gate_patterns import randomize_gates
-
-    keras.utils.set_random_seed(0)
-    model = lcnet_tf.create_model("resnet8", gating="cascade", cascade_widths=(0.25, 0.5),
-                                  cascade_gatings=("none", "lc"))
-    images = harness.sample_images(model, batch=16, seed=2)
-    for seed, stage in enumerate(model.stages):
-        harness.randomize_batch_norm(stage, seed=seed)
-    randomize_gates(model.stages[1], seed=3, block_keep_prob=0.5, images=images)
-    probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(model.stages[0](images)))
-    ordered = np.sort(probabilities, axis=1)
-    model.set_thresholds([float(np.median(ordered[:, -1] - ordered[:, -2]))])
-    return model, images
+    return harness.varied_cascade(("none", "lc"), seed=2)
 
 
 def test_a_gated_stage_cascade_exports_nested_ifs_with_keras_decisions(gated_cascade):

@@ -8,12 +8,10 @@ deployment graph against the batched path, uint8 == float.
 """
 
 import harness
-import keras
 import numpy as np
 import pytest
 
 import lcnet_tf
-from lcnet_tf.export.gate_patterns import randomize_gates
 
 STAGE_GATINGS = [("none", "none"), ("none", "layer"), ("none", "channel"), ("none", "lc"),
                  ("lc", "lc")]
@@ -21,18 +19,7 @@ STAGE_GATINGS = [("none", "none"), ("none", "layer"), ("none", "channel"), ("non
 
 @pytest.fixture(scope="module", params=STAGE_GATINGS, ids=["-".join(g) for g in STAGE_GATINGS])
 def built(request):
-    keras.utils.set_random_seed(0)
-    cascade = lcnet_tf.create_model("resnet8", gating="cascade", cascade_widths=(0.25, 0.5),
-                                    cascade_gatings=request.param)
-    images = harness.sample_images(cascade, batch=12, seed=1)
-    for index, stage in enumerate(cascade.stages):
-        harness.randomize_batch_norm(stage, seed=index)
-        if stage.gating in ("layer", "lc"):
-            randomize_gates(stage, seed=index, block_keep_prob=0.5, images=images)
-    # An exit threshold at the median margin: both outcomes of the escalation occur.
-    probabilities = harness.to_np(keras.ops.softmax(cascade.stages[0](images)))
-    ordered = np.sort(probabilities, axis=1)
-    cascade.set_thresholds([float(np.median(ordered[:, -1] - ordered[:, -2]))])
+    cascade, images = harness.varied_cascade(request.param, batch=12)
     return cascade, images, harness.reference_outputs(cascade, images)
 
 
