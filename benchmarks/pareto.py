@@ -603,6 +603,7 @@ def replot(path):
 def main(argv):
     del argv
     from lcnet_tf import pareto
+    from lcnet_tf.export.machine import machine_info
 
     if FLAGS.replot:
         replot(FLAGS.replot)
@@ -720,6 +721,7 @@ def main(argv):
     print(table)
     out = Path(FLAGS.out)
     payload = {
+        "machine": machine_info(),
         "schedule": {"epochs": FLAGS.epochs, "gated_epochs": FLAGS.gated_epochs,
                      "dataset": FLAGS.dataset, "tflite_images": FLAGS.tflite_images,
                      "repeats": FLAGS.repeats, "threads": 1,

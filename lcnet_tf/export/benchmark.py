@@ -7,6 +7,7 @@ import time
 import keras
 import numpy as np
 
+from lcnet_tf.export.machine import machine_info
 from lcnet_tf.export.tflite_export import FORCE_INPUT, IMAGE_INPUT, SIGNATURE_KEY
 from lcnet_tf.export.tflite_inspect import TFLiteModelError, read_tflite_bytes, summarize_tflite
 from lcnet_tf.models import Cascade
@@ -439,6 +440,7 @@ def run_benchmark(model, dataset, out_dir, *, static_model=None, num_images=1000
         "static_trained": static_trained,
         "efficiency": "(reference latency / latency) / (reference FLOPs / FLOPs)",
         "flops_convention": "1 multiply-accumulate = 1 FLOP; gate networks included",
+        "machine": machine_info(),
     }
     for variant in quantize:
         if variant != "none" and "none" in quantize:
@@ -453,6 +455,9 @@ def run_benchmark(model, dataset, out_dir, *, static_model=None, num_images=1000
             summary, [role for role, _ in stage_roles], quantize)
     json_path, png_path = write_report(summary, per_image, out_dir, metadata)
     table = format_table(summary)
+    machine = metadata["machine"]
+    table += (f"\nmachine: {machine['cpu']}, {machine['cpu_count']} cores; ISA "
+              f"{' '.join(machine['isa_flags']) or 'n/a'}")
     for variant, margins in metadata.get("stage_frontier", {}).items():
         table += "\n" + "  ".join(
             [f"cascade ({variant}) vs the line between its stages:"]
