@@ -4,11 +4,14 @@ The app (LiteRT's Java `Interpreter`, plain-Java core in `android_demo/core`) re
 assets directory:
 
 - `models/<name>.tflite`: the exported files, named by role and precision as
-  `python -m tflite.benchmark` names them (`dynamic`, `static`, `reference`, `dynamic_int8`, ...);
+  `python -m tflite.benchmark` names them (`dynamic`, `static`, `reference`, `dynamic_int8`, ...;
+  a cascade's first stages `stage0`, `stage1`, ..., its last stage `static`);
 - `images.bin`: N test images and labels in a small binary format (`write_image_set`);
-- `manifest.json`: the models with the signature read from each file, the image set, the
-  reference row, and what the Python benchmark (`lcnet_tf.export.benchmark.compare_models`)
-  measured on the same files and images, with the machine it ran on.
+- `manifest.json`: the models with the signature read from each file and the names of their
+  decision units (the columns of `gate`: a cascade's stages, then its gated stages' blocks), the
+  image set, the reference row, and what the Python benchmark
+  (`lcnet_tf.export.benchmark.compare_models`) measured on the same files and images, with the
+  machine it ran on.
 
 CLI: `python -m tflite.android_assets --workdir runs/... [--out android_demo/app/src/main/assets]`.
 """
@@ -25,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lcnet_tf.apps.web_demo import split_model_name
+from lcnet_tf.apps.web_demo import manifest_decision_units, split_model_name, stage_index
 from lcnet_tf.export.benchmark import compare_models, format_table, same_precision_rows
 from lcnet_tf.export.tflite_export import (  # noqa: F401  (read_signature: also imported from here)
     FORCE_INPUT,
@@ -102,22 +105,28 @@ def read_image_set(path):
     return images.reshape(count, height, width, channels).copy(), labels
 
 
-ROLE_ORDER = ("static", "dynamic", "reference")
+# As `run_benchmark` times them: static, a cascade's stage<i> (after "static"), dynamic,
+# reference.
+ROLE_ORDER = ("static", "stage", "dynamic", "reference")
 PRECISION_ORDER = ("float", "fp16", "dynamic", "int8")
 
 
 def display_order(names):
     """Names sorted as `python -m tflite.benchmark` prints them: by precision, then role.
 
-    `["dynamic_int8", "dynamic", "static_int8", "static"]` ->
-    `["static", "dynamic", "static_int8", "dynamic_int8"]`; an unknown role comes last within its
-    precision, an unknown precision after the known ones.
+    `["dynamic_int8", "dynamic", "stage0", "static_int8", "static"]` ->
+    `["static", "stage0", "dynamic", "static_int8", "dynamic_int8"]` (a cascade's first stages,
+    `stage<i>`, in stage order between "static" and "dynamic"); an unknown role comes last
+    within its precision, an unknown precision after the known ones.
     """
     def key(name):
         role, precision = split_model_name(name)
+        stage = stage_index(role)
+        role_key = "stage" if stage is not None else role
         return (PRECISION_ORDER.index(precision) if precision in PRECISION_ORDER
                 else len(PRECISION_ORDER),
-                ROLE_ORDER.index(role) if role in ROLE_ORDER else len(ROLE_ORDER))
+                ROLE_ORDER.index(role_key) if role_key in ROLE_ORDER else len(ROLE_ORDER),
+                stage or 0)
 
     return sorted(names, key=key)  # Stable: equal keys keep the caller's order.
 
@@ -164,7 +173,7 @@ def _version(package):
 
 def write_android_assets(out_dir, models, images, labels, *, class_names=None, measure=True,
                          measure_images=None, num_threads=1, repeats=1, chunk=50, metadata=None,
-                         progress=False):
+                         progress=False, decision_units=None):
     """Writes the app's assets directory: `models/`, `images.bin`, `manifest.json`.
 
     Args:
@@ -182,6 +191,9 @@ def write_android_assets(out_dir, models, images, labels, *, class_names=None, m
         num_threads, repeats, chunk: settings of that run (as the app's defaults: 1, 1, 50).
         metadata: optional dict stored under `"metadata"` (workdir, dataset, ...).
         progress: show the benchmark's progress bar.
+        decision_units: optional dict, name or role -> `(name, kind, gated)` per column of the
+            model's `gate` output (`model.decision_units()`; `WorkdirModels`), stored per model
+            as `decision_units`; models without an entry get generic names (`unit1`, ...).
 
     Returns:
         Path of `manifest.json`.
@@ -208,15 +220,17 @@ def write_android_assets(out_dir, models, images, labels, *, class_names=None, m
             shutil.copyfile(source, target)
         content = target.read_bytes()
         role, precision = split_model_name(name)
+        num_columns = int(signature["outputs"]["gate"]["shape"][-1])
         entries.append({
             "name": name, "role": role, "precision": precision,
             "file": f"{MODELS_SUBDIR}/{name}.tflite", "source": str(source),
             "bytes": len(content), "sha256": hashlib.sha256(content).hexdigest(),
             **signature,
             "has_force_input": FORCE_INPUT in signature["inputs"],
-            "num_blocks": int(signature["outputs"]["gate"]["shape"][-1]),
+            "num_blocks": num_columns,  # Columns of `gate` (decision units).
             "num_classes": int(signature["outputs"]["logits"]["shape"][-1]),
             "num_if_ops": summarize_tflite(content).num_if_ops,
+            **manifest_decision_units(name, num_columns, decision_units),
         })
         copied[name] = str(target)
     for stale in models_dir.glob("*.tflite"):

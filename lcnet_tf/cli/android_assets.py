@@ -3,12 +3,14 @@
     python -m tflite.android_assets --workdir runs/cifar_lc_b04
     python -m tflite.android_assets --workdir runs/x --export --quantize none,int8 --out /tmp/assets
 
-Uses the workdir's `.tflite` files (`tflite_benchmark/{dynamic,static,reference}[_int8].tflite`
-from `make demo`, else `model.tflite`), or with `--export` exports its `.keras` models (deployed
-files: the image is the only input). Writes them, `images.bin` (the first `--num_images` test
-images and labels) and `manifest.json` into `--out` (default: android_demo/app/src/main/assets of
-the checkout), after timing the same files on the same images with the Python benchmark
-(`--nomeasure` skips it) so that the app can show both.
+Uses the workdir's `.tflite` files (`tflite_benchmark/{dynamic,stage<i>,static,reference}
+[_int8].tflite` from `make demo`, else `model.tflite`), or with `--export` exports its `.keras`
+models (deployed files: the image is the only input; a cascade's first stages as `stage<i>`, its
+last as `static`). Writes them, `images.bin` (the first `--num_images` test images and labels) and
+`manifest.json` (with the names of each model's decision units when its `.keras` model is in the
+workdir) into `--out` (default: android_demo/app/src/main/assets of the checkout), after timing
+the same files on the same images with the Python benchmark (`--nomeasure` skips it) so that the
+app can show both.
 """
 
 import os
@@ -54,12 +56,13 @@ def main(argv):
                             num_calibration=FLAGS.num_calibration, force_input=False)
     images, labels = load_images(FLAGS.dataset, "test", FLAGS.num_images)
     manifest = write_android_assets(
-        out, models, images, labels, class_names=dataset_class_names(FLAGS.dataset),
+        out, models.paths, images, labels, class_names=dataset_class_names(FLAGS.dataset),
         measure=FLAGS.measure, measure_images=FLAGS.measure_images, num_threads=FLAGS.threads,
         repeats=FLAGS.repeats, chunk=FLAGS.chunk, progress=True,
         metadata={"workdir": os.path.abspath(workdir), "dataset": FLAGS.dataset, "split": "test"},
+        decision_units=models.decision_units,
     )
-    print(f"wrote {manifest} with {sorted(models)} and {len(images)} images")
+    print(f"wrote {manifest} with {sorted(models.paths)} and {len(images)} images")
 
 
 def run():

@@ -4,10 +4,12 @@
     python -m tflite.serve_demo --workdir runs/cifar_lc_b04 --lan    # a phone on the same network
     python -m tflite.serve_demo --workdir runs/x --export --quantize none,int8   # from .keras
 
-Uses the workdir's `.tflite` files (`tflite_benchmark/{dynamic,static,reference}[_int8].tflite`
-from `make demo`, else `model.tflite`), or with `--export` exports its `.keras` models (keeping
-the `force_gates_open` input, so the page can also time every gate forced open). Writes them,
-`manifest.json` and `images.bin` (the first `--num_images` test images) into `--out_dir`, then
+Uses the workdir's `.tflite` files (`tflite_benchmark/{dynamic,stage<i>,static,reference}
+[_int8].tflite` from `make demo`, else `model.tflite`), or with `--export` exports its `.keras`
+models (keeping the `force_gates_open` input, so the page can also time every gate forced open;
+a cascade's first stages as `stage<i>`, its last as `static`). Writes them, `manifest.json`
+(with the names of each model's decision units, stages and blocks, read from the workdir's
+`.keras` models) and `images.bin` (the first `--num_images` test images) into `--out_dir`, then
 serves the page and that directory with cross-origin-isolation headers (COOP/COEP).
 """
 
@@ -58,11 +60,12 @@ def prepare(workdir, out_dir):
                             quantize=FLAGS.quantize, dataset=FLAGS.dataset,
                             num_calibration=FLAGS.num_calibration)
     images, labels = load_images(FLAGS.dataset, "test", FLAGS.num_images)
-    write_demo_data(out_dir, models, images, labels,
+    write_demo_data(out_dir, models.paths, images, labels,
                     class_names=dataset_class_names(FLAGS.dataset),
                     metadata={"workdir": os.path.abspath(workdir), "dataset": FLAGS.dataset,
-                              "split": "test"})
-    return list(models)
+                              "split": "test"},
+                    decision_units=models.decision_units)
+    return list(models.paths)
 
 
 def main(argv):

@@ -17,14 +17,6 @@ import numpy as np
 import pytest
 
 import lcnet_tf
-from lcnet_tf.export import (
-    FORCE_INPUT,
-    IMAGE_INPUT,
-    OUTPUT_NAMES,
-    SIGNATURE_KEY,
-    summarize_tflite,
-    to_tflite,
-)
 from lcnet_tf.apps.android_assets import (
     default_reference,
     display_order,
@@ -32,6 +24,14 @@ from lcnet_tf.apps.android_assets import (
     read_signature,
     write_android_assets,
     write_image_set,
+)
+from lcnet_tf.export import (
+    FORCE_INPUT,
+    IMAGE_INPUT,
+    OUTPUT_NAMES,
+    SIGNATURE_KEY,
+    summarize_tflite,
+    to_tflite,
 )
 from lcnet_tf.export.benchmark import format_table
 
@@ -157,6 +157,12 @@ def test_models_are_listed_as_the_python_benchmark_lists_them():
     assert display_order(names) == ["static", "dynamic", "reference", "extra", "static_int8",
                                      "dynamic_int8"]
     assert default_reference(["dynamic_int8", "static_int8"]) == "static_int8"
+    # A cascade: tflite.benchmark times static (its last stage), stage<i>, dynamic, reference.
+    names = ["dynamic", "stage1_int8", "stage10", "stage1", "static_int8", "stage0", "static",
+             "reference"]
+    assert display_order(names) == ["static", "stage0", "stage1", "stage10", "dynamic",
+                                    "reference", "static_int8", "stage1_int8"]
+    assert default_reference(names) == "static"
 
 
 def test_writers_reject_bad_inputs(exported, tmp_path):
@@ -187,3 +193,87 @@ def test_android_assets_cli_writes_the_apps_assets_from_a_workdir(exported, tmp_
     assert manifest["python_benchmark"]["settings"]["num_images"] == 3
     images, labels = read_image_set(out / "images.bin")
     assert images.shape == (3, 32, 32, 3) and len(labels) == 3
+
+
+@pytest.fixture(scope="module")
+def cascade_workdir(tmp_path_factory):
+    """A workdir whose model.keras is a static cascade (ResNet-8 x0.25 then x0.5) calibrated to
+    the middle of its FLOPs range, and `tflite.android_assets --export` run on it."""
+    from lcnet_tf.data import make_synthetic_tfds_dir
+    from lcnet_tf.export.benchmark import load_images
+    from lcnet_tf.training import calibrate
+
+    root = tmp_path_factory.mktemp("cascade")
+    dataset = make_synthetic_tfds_dir(root / "data", num_train=32, num_test=4)
+    train_images, _ = load_images(dataset, "train", 32)
+    keras.utils.set_random_seed(0)
+    model = lcnet_tf.create_model("resnet8", gating="cascade", cascade_widths=(0.25, 0.5),
+                                  cascade_gatings=("none", "none"))
+    low, high = (flops / model.reference_flops for flops in model.flops_range())
+    calibrate(model, train_images, 0.5 * (low + high))
+    workdir = root / "run"
+    workdir.mkdir()
+    model.save(workdir / "model.keras")
+    out = root / "assets"
+    result = subprocess.run(
+        [sys.executable, "-m", "tflite.android_assets", "--workdir", str(workdir),
+         "--dataset", dataset, "--num_images", "4", "--out", str(out), "--export",
+         "--quantize", "none", "--chunk", "2"],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return {"model": model, "workdir": workdir, "dataset": dataset, "out": out,
+            "manifest": json.loads((out / "manifest.json").read_text())}
+
+
+def test_android_assets_export_a_cascade_and_its_stages_with_unit_names(cascade_workdir,
+                                                                        core_classpath):
+    model, manifest = cascade_workdir["model"], cascade_workdir["manifest"]
+    names = ["static", "stage0", "dynamic"]  # As tflite.benchmark prints a cascade's rows.
+    assert [m["name"] for m in manifest["models"]] == names
+    assert manifest["reference"] == "static"  # The cascade's last stage.
+    units = {m["name"]: [[u["name"], u["kind"], u["gated"]] for u in m["decision_units"]]
+             for m in manifest["models"]}
+    assert units["dynamic"] == [["stage0", "stage", False], ["stage1", "stage", True]]
+    assert units["stage0"] == [list(u) for u in model.stages[0].decision_units()]
+    assert units["static"] == [list(u) for u in model.stages[1].decision_units()]
+    assert {m["decision_units_source"] for m in manifest["models"]} == {"keras"}
+    python = manifest["python_benchmark"]["summary"]
+    assert python["stage0"]["mean_flops"] <= python["dynamic"]["mean_flops"]
+
+    result = android_java.java(core_classpath, "AssetsCheck", cascade_workdir["out"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    seen = json.loads(result.stdout)["models"]
+    assert list(seen) == names
+    assert [seen[name]["stage_index"] for name in names] == [-1, 0, -1]
+    assert seen["dynamic"]["decision_units"] == units["dynamic"]
+    assert seen["dynamic"]["num_blocks"] == 2  # The contract counts gate columns: 2 stages.
+    assert seen["dynamic"]["describe_units"] == "cascade: 2 stages"
+    assert seen["stage0"]["describe_units"] == f"{len(model.stages[0].blocks)} blocks"
+    assert seen["dynamic"]["inputs_to_set"] == [IMAGE_INPUT]
+
+
+def test_android_assets_from_a_cascade_workdirs_tflite_files(cascade_workdir, core_classpath,
+                                                             tmp_path):
+    """The workdir's own files (tflite.benchmark's names), named from its .keras model."""
+    from lcnet_tf.apps.web_demo import workdir_models
+
+    model = cascade_workdir["model"]
+    workdir = tmp_path / "run"
+    (workdir / "tflite_benchmark").mkdir(parents=True)
+    for name in ("static", "stage0", "dynamic"):
+        (workdir / "tflite_benchmark" / f"{name}.tflite").write_bytes(
+            (cascade_workdir["out"] / "models" / f"{name}.tflite").read_bytes())
+    (workdir / "model.keras").symlink_to(cascade_workdir["workdir"] / "model.keras")
+    models = workdir_models(workdir)
+    images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3))
+    manifest_path = write_android_assets(tmp_path / "assets", models.paths, images, [0, 1, 2],
+                                         measure=False, decision_units=models.decision_units)
+    manifest = json.loads(manifest_path.read_text())
+    assert [m["name"] for m in manifest["models"]] == ["static", "stage0", "dynamic"]
+    dynamic = manifest["models"][2]
+    assert [(u["name"], u["kind"]) for u in dynamic["decision_units"]] == [
+        (name, kind) for name, kind, _ in model.decision_units()]
+    assert manifest["python_benchmark"] is None
+    result = android_java.java(core_classpath, "AssetsCheck", tmp_path / "assets")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["models"]["dynamic"]["describe_units"] == "cascade: 2 stages"

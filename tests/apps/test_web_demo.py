@@ -1,10 +1,12 @@
 """The browser benchmark page (web_demo/, LiteRT.js) in headless Chromium against Python.
 
 One page session (playwright-core driving Debian's chromium, `web_demo/scripts/drive.mjs`)
-serves every browser test: a small LC ResNet-20 with random per-image gates and a ResNet-20
-L-Net whose gates are fixed closed, both exported with `force_gates_open`, on real CIFAR-10
-test images. `make test` installs chromium and the npm packages (`make web_deps`); outside CI
-a missing one skips these tests with the reason, in CI (CI=true) it fails them.
+serves the gated-network tests: a small LC ResNet-20 with random per-image gates and a
+ResNet-20 L-Net whose gates are fixed closed, both exported with `force_gates_open`, on real
+CIFAR-10 test images. A second one serves a cascade workdir (a static ResNet-8 stage, then an
+LC-Net one with random gates; synthetic images) as `tflite.serve_demo --export` writes it.
+`make test` installs chromium and the npm packages (`make web_deps`); outside CI a missing one
+skips these tests with the reason, in CI (CI=true) it fails them.
 """
 
 import json
@@ -26,6 +28,7 @@ from lcnet_tf.apps.web_demo import (
     find_tflite_models,
     make_server,
     split_model_name,
+    workdir_models,
     write_demo_data,
 )
 from lcnet_tf.export import to_tflite
@@ -55,14 +58,14 @@ def _missing_node():
     return [] if shutil.which("node") else ["node (Node.js >= 20)"]
 
 
-def _missing_browser():
+def _missing_browser(cifar=True):
     missing = _missing_node()
     if not os.access(CHROMIUM, os.X_OK):
         missing.append(f"chromium ({CHROMIUM}; Debian package chromium)")
     for package in ("playwright-core", "@litertjs/core"):
         if not (SITE / "node_modules" / package / "package.json").is_file():
             missing.append(f"web_demo/node_modules/{package} (npm ci --prefix web_demo)")
-    if not (CIFAR_DIR / "dataset_info.json").is_file():
+    if cifar and not (CIFAR_DIR / "dataset_info.json").is_file():
         missing.append(f"the CIFAR-10 copy {CIFAR_DIR}")
     return missing
 
@@ -79,14 +82,26 @@ def _scale_logits(model, images, largest=10.0):
     model.classifier.set_weights([kernel * scale, bias * scale])
 
 
+def _serve(data_dir):
+    """Serves the page and `data_dir` on a free port in a thread; returns (server, url)."""
+    server = make_server(data_dir, host="127.0.0.1", port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     """Exports the two models, writes the page's data and serves it; yields their paths."""
     _require(_missing_browser())
+    import keras
+
     root = tmp_path_factory.mktemp("web_demo")
     images, labels = load_images(str(CIFAR_DIR), "test", NUM_LATENCY_IMAGES)
     gate_images, _ = load_images(str(CIFAR_DIR), "train", 64)
 
+    # A module fixture is set up before the autouse seed of its first test: seed it here, or
+    # its weights depend on which tests ran before (and its logits' agreement with them).
+    keras.utils.set_random_seed(0)
     dynamic = lcnet_tf.create_model("resnet20", gating="lc", channel_groups=2,
                                     channel_gate_stages=None)
     randomize_gates(dynamic, seed=0, images=gate_images)  # Decisions vary from image to image.
@@ -100,13 +115,13 @@ def demo(tmp_path_factory):
     to_tflite(closed, closed_path, force_input=True)
 
     data_dir = root / "data"
+    # The LC-Net's columns named from the model, the L-Net's left generic.
     write_demo_data(data_dir, {"dynamic": dynamic_path, "closed": closed_path}, images, labels,
-                    class_names=[str(k) for k in range(10)])
-    server = make_server(data_dir, host="127.0.0.1", port=0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+                    class_names=[str(k) for k in range(10)],
+                    decision_units={"dynamic": dynamic.decision_units()})
+    server, url = _serve(data_dir)
     try:
-        yield {"url": f"http://127.0.0.1:{server.server_address[1]}/", "root": root,
+        yield {"url": url, "root": root,
                "images": images, "labels": labels, "dynamic": dynamic_path,
                "closed": closed_path}
     finally:
@@ -216,6 +231,13 @@ def test_result_view_and_its_screenshot(demo, page):
     assert [row[0] for row in ui["rows"]] == ["dynamic", "closed"]
     assert ui["cards"] == UI_IMAGES
     assert ui["stripCells"] == UI_IMAGES * 9  # ResNet-20: 9 blocks per strip
+    assert "stages run" not in ui["header"]  # No cascade here.
+    for card in ui["cardDetails"]:  # One strip of blocks, named as the model names them.
+        (strip,) = card["strips"]
+        assert strip["label"] is None
+        assert strip["cells"][0][1].startswith("stage1_block1: ")
+        ran = sum(" ran" in css for css, _ in strip["cells"])
+        assert card["decisions"] == f"{ran}/9 blocks ran"
     from PIL import Image
 
     with Image.open(demo["root"] / "results.png") as image:
@@ -237,6 +259,10 @@ def test_server_sends_isolation_headers_and_no_listings(demo):
         manifest = json.load(response)
     assert [m["name"] for m in manifest["models"]] == ["dynamic", "closed"]
     assert manifest["models"][0]["has_force_input"] and manifest["models"][0]["num_blocks"] == 9
+    assert manifest["models"][0]["decision_units_source"] == "keras"
+    assert manifest["models"][0]["decision_units"][0] == {
+        "name": "stage1_block1", "kind": "block", "gated": True}
+    assert manifest["models"][1]["decision_units_source"] == "generic"
     assert manifest["images"]["count"] == NUM_LATENCY_IMAGES
     for path in ("data/", "src/", "data/../../etc/passwd"):
         with pytest.raises(urllib.error.HTTPError) as error:
@@ -340,12 +366,19 @@ def test_model_names_give_role_and_precision(tmp_path):
     assert split_model_name("dynamic_int8") == ("dynamic", "int8")
     assert split_model_name("static") == ("static", "float")
     assert split_model_name("reference_fp16") == ("reference", "fp16")
+    assert split_model_name("stage1_int8") == ("stage1", "int8")
     (tmp_path / "tflite_benchmark").mkdir()
     for name in ("dynamic.tflite", "static_int8.tflite", "static.tflite", "other.tflite"):
         (tmp_path / "tflite_benchmark" / name).write_bytes(b"")
     assert list(find_tflite_models(tmp_path)) == ["dynamic", "static", "static_int8"]
     (tmp_path / "model.tflite").write_bytes(b"")
     assert list(find_tflite_models(tmp_path))[0] == "dynamic"
+    # A cascade's first stages (tflite.benchmark's stage<i> files), cheapest first.
+    for name in ("stage1_int8.tflite", "stage0.tflite", "stage1.tflite", "stage.tflite",
+                 "stagex.tflite"):
+        (tmp_path / "tflite_benchmark" / name).write_bytes(b"")
+    assert list(find_tflite_models(tmp_path)) == [
+        "dynamic", "stage0", "stage1", "stage1_int8", "static", "static_int8"]
 
 
 def test_serve_demo_cli_writes_the_page_data_and_rejects_an_empty_workdir(demo, tmp_path):
@@ -368,3 +401,199 @@ def test_serve_demo_cli_writes_the_page_data_and_rejects_an_empty_workdir(demo, 
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: No .tflite file in")
+
+
+# A cascade workdir through tflite.serve_demo ------------------------------------------------
+CASCADE_IMAGES = 12
+CASCADE_UI_IMAGES = 6
+CASCADE_ROLES = ["dynamic", "stage0", "static"]  # The page's order: a cascade, then its stages.
+
+
+def _gated_stage_cascade(train_images, test_images):
+    """A static ResNet-8 x0.25 stage, then an LC ResNet-8 x0.5 whose blocks and channel groups
+    vary per image; the threshold sends half of `test_images` to the second stage."""
+    import harness
+    import keras
+
+    from lcnet_tf.export.gate_patterns import randomize_gates
+
+    keras.utils.set_random_seed(0)
+    model = lcnet_tf.create_model("resnet8", gating="cascade", cascade_widths=(0.25, 0.5),
+                                  cascade_gatings=("none", "lc"))
+    for seed, stage in enumerate(model.stages):
+        harness.randomize_batch_norm(stage, seed=seed)
+    randomize_gates(model.stages[1], seed=3, block_keep_prob=0.5, images=train_images)
+    probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(model.stages[0](test_images)))
+    ordered = np.sort(probabilities, axis=1)
+    model.set_thresholds([float(np.median(ordered[:, -1] - ordered[:, -2]))])
+    return model
+
+
+@pytest.fixture(scope="module")
+def cascade_workdir(tmp_path_factory):
+    """A workdir whose model.keras is a gated-stage cascade, and `tflite.serve_demo --export`
+    run on it (synthetic images)."""
+    from lcnet_tf.data import make_synthetic_tfds_dir
+
+    root = tmp_path_factory.mktemp("cascade_demo")
+    dataset = make_synthetic_tfds_dir(root / "data", num_train=32, num_test=CASCADE_IMAGES)
+    train_images, _ = load_images(dataset, "train", 32)
+    images, labels = load_images(dataset, "test", CASCADE_IMAGES)
+    model = _gated_stage_cascade(train_images, images)
+    workdir = root / "run"
+    workdir.mkdir()
+    model.save(workdir / "model.keras")
+    command = [sys.executable, "-m", "tflite.serve_demo", "--workdir", str(workdir),
+               "--dataset", dataset, "--num_images", str(CASCADE_IMAGES), "--export",
+               "--quantize", "none", "--noserve"]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    data_dir = workdir / "web_demo"
+    return {"model": model, "workdir": workdir, "dataset": dataset, "images": images,
+            "labels": labels, "data_dir": data_dir, "stdout": result.stdout,
+            "manifest": json.loads((data_dir / "manifest.json").read_text())}
+
+
+def _units(model):
+    return [[name, kind, gated] for name, kind, gated in model.decision_units()]
+
+
+def _manifest_units(entry):
+    return [[unit["name"], unit["kind"], unit["gated"]] for unit in entry["decision_units"]]
+
+
+def test_serve_demo_export_takes_a_cascade_and_its_stages_with_unit_names(cascade_workdir):
+    model, manifest = cascade_workdir["model"], cascade_workdir["manifest"]
+    entries = {entry["name"]: entry for entry in manifest["models"]}
+    assert list(entries) == CASCADE_ROLES, cascade_workdir["stdout"]
+    assert [entries[name]["role"] for name in CASCADE_ROLES] == CASCADE_ROLES
+    # The cascade's columns: its stages, then its LC stage's blocks (docs: decision_units).
+    assert _manifest_units(entries["dynamic"]) == _units(model)
+    assert [kind for _, kind, _ in model.decision_units()][:2] == ["stage", "stage"]
+    assert _manifest_units(entries["stage0"]) == _units(model.stages[0])
+    assert _manifest_units(entries["static"]) == _units(model.stages[1])  # its last stage
+    for entry in entries.values():
+        assert entry["decision_units_source"] == "keras"
+        assert entry["num_blocks"] == len(entry["decision_units"])
+        assert entry["has_force_input"]
+    assert entries["dynamic"]["num_if_ops"] == model.export_contract().if_ops
+    assert entries["stage0"]["num_if_ops"] == 0
+
+
+def test_serve_demo_files_of_a_cascade_workdir_get_their_unit_names(cascade_workdir, tmp_path):
+    """The workdir's own .tflite files (tflite.benchmark's names) with the .keras model's
+    unit names; without the .keras model, generic ones."""
+    model = cascade_workdir["model"]
+    workdir = tmp_path / "run"
+    (workdir / "tflite_benchmark").mkdir(parents=True)
+    for name in CASCADE_ROLES:
+        shutil.copyfile(cascade_workdir["data_dir"] / "models" / f"{name}.tflite",
+                        workdir / "tflite_benchmark" / f"{name}.tflite")
+    shutil.copyfile(cascade_workdir["workdir"] / "model.keras", workdir / "model.keras")
+    models = workdir_models(workdir)
+    assert list(models.paths) == CASCADE_ROLES
+    assert [list(unit) for unit in models.decision_units["dynamic"]] == _units(model)
+    assert [list(unit) for unit in models.decision_units["stage0"]] == _units(model.stages[0])
+    manifest_path = write_demo_data(tmp_path / "data", models.paths,
+                                    cascade_workdir["images"][:2], cascade_workdir["labels"][:2],
+                                    decision_units=models.decision_units)
+    entries = {e["name"]: e for e in json.loads(manifest_path.read_text())["models"]}
+    assert _manifest_units(entries["dynamic"]) == _units(model)
+    assert _manifest_units(entries["static"]) == _units(model.stages[1])
+
+    (workdir / "model.keras").unlink()
+    models = workdir_models(workdir)
+    assert models.decision_units == {}
+    manifest_path = write_demo_data(tmp_path / "generic", models.paths,
+                                    cascade_workdir["images"][:2], cascade_workdir["labels"][:2],
+                                    decision_units=models.decision_units)
+    dynamic = json.loads(manifest_path.read_text())["models"][0]
+    assert dynamic["decision_units_source"] == "generic"
+    assert [u["name"] for u in dynamic["decision_units"]] == [
+        f"unit{k + 1}" for k in range(len(model.decision_units()))]
+    assert {u["kind"] for u in dynamic["decision_units"]} == {"unit"}
+
+
+@pytest.fixture(scope="module")
+def cascade_page(cascade_workdir):
+    """One browser session on the cascade's page data: a parity run, then the UI's run."""
+    _require(_missing_browser(cifar=False))
+    server, url = _serve(cascade_workdir["data_dir"])
+    try:
+        calls = [{"models": CASCADE_ROLES, "gates": "learned+open",
+                  "numImages": CASCADE_IMAGES, "repeats": 1, "chunk": 6, "warmupMs": 0}]
+        url = f"{url}?images={CASCADE_UI_IMAGES}&repeats=1&chunk=3&warmup=0"
+        yield _drive(url, cascade_workdir["workdir"], calls, ui=True)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("entry,force", [("dynamic", False), ("dynamic@open", True),
+                                         ("stage0", False)])
+def test_cascade_page_decisions_and_flops_equal_python(cascade_workdir, cascade_page, entry,
+                                                       force):
+    record = cascade_page["calls"][0]["perImage"][entry]
+    path = cascade_workdir["data_dir"] / "models" / f"{entry.split('@')[0]}.tflite"
+    expected = _python_outputs(path, cascade_workdir["images"], force)
+    for index, python in enumerate(expected):
+        context = f"{entry}, image {index}"
+        np.testing.assert_array_equal(np.float32(record["gate"][index]),
+                                      python["gate"].reshape(-1), err_msg=context)
+        np.testing.assert_array_equal(np.float32(record["kept_groups"][index]),
+                                      python["kept_groups"].reshape(-1), err_msg=context)
+        assert np.float32(record["flops"][index]) == python["realized_flops"].reshape(-1)[0], (
+            context)
+        np.testing.assert_allclose(np.float32(record["logits"][index]),
+                                   python["logits"].reshape(-1), rtol=0, atol=1e-4,
+                                   err_msg=context)
+        assert record["predicted"][index] == int(np.argmax(python["logits"])), context
+    gate = np.array(record["gate"])
+    if entry == "dynamic":  # Both exits, and blocks that vary among the escalated images.
+        assert 0 < gate[:, 1].sum() < len(gate), gate[:, 1]
+        escalated = gate[gate[:, 1] == 1]
+        assert len({tuple(row) for row in escalated[:, 2:]}) > 1, escalated
+        assert np.all(gate[gate[:, 1] == 0][:, 2:] == 0)  # A stage that did not run: zeros.
+    if force:
+        assert np.all(gate == 1)
+    summary = cascade_page["calls"][0]["summary"]
+    assert cascade_page["calls"][0]["reference"] == "static"
+    assert summary["stage0"]["mean_flops"] < summary["dynamic"]["mean_flops"] < summary[
+        "dynamic@open"]["mean_flops"]
+
+
+def test_cascade_page_shows_its_stage_rows_and_names_stages_and_blocks(cascade_workdir,
+                                                                        cascade_page):
+    ui = cascade_page["ui"]
+    assert not ui["statusIsError"], ui["status"]
+    assert cascade_page["pageErrors"] == []
+    assert [row[0] for row in ui["rows"]] == CASCADE_ROLES
+    header = ui["header"]
+    assert "stages run" in header and "blocks run" in header
+    stages_run = {row[0]: row[header.index("stages run")] for row in ui["rows"]}
+    assert stages_run["stage0"] == stages_run["static"] == "\u2014"
+    assert stages_run["dynamic"].startswith("100/")
+    assert ui["cards"] == CASCADE_UI_IMAGES
+    model = cascade_workdir["model"]
+    blocks = [name.split("/", 1)[1] for name, kind, _ in model.decision_units()
+              if kind == "block"]
+    gates = cascade_page["calls"][0]["perImage"]["dynamic"]["gate"]  # Same file and images.
+    for index, card in enumerate(ui["cardDetails"]):
+        gate = gates[index]
+        escalated = gate[1] == 1
+        stages, stage1 = card["strips"]
+        assert stages["label"] == "stages" and stage1["label"] == "stage1"
+        assert [title for _, title in stages["cells"]] == [
+            "stage0: ran", f"stage1: {'ran' if escalated else 'skipped'}"]
+        assert len(stage1["cells"]) == len(blocks)
+        if escalated:
+            ran = int(sum(gate[2:]))
+            assert card["decisions"] == f"stage1 ran ({ran}/{len(blocks)} blocks)"
+            for (css, title), block, column in zip(stage1["cells"], blocks, gate[2:],
+                                                   strict=True):
+                state = "ran" if column == 1 else "skipped"
+                assert title.startswith(f"stage1/{block}: {state}") and state in css
+        else:
+            assert card["decisions"] == "stage1 skipped"
+            for css, title in stage1["cells"]:
+                assert "idle" in css and title.endswith("not run (stage1 skipped)")

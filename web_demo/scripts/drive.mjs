@@ -66,8 +66,17 @@ try {
       statusIsError: document.getElementById('status').classList.contains('error'),
       rows: [...document.querySelectorAll('#summary tbody tr')].map(
           (tr) => [...tr.cells].map((td) => td.textContent)),
+      header: [...document.querySelectorAll('#summary thead th')].map((th) => th.textContent),
       cards: document.querySelectorAll('#images-grid .card').length,
       stripCells: document.querySelectorAll('#images-grid .card .strip .cell').length,
+      // Per card: its decisions line and, per strip, its label and the cells' titles.
+      cardDetails: [...document.querySelectorAll('#images-grid .card')].map((card) => ({
+        decisions: card.querySelector('.decisions')?.textContent ?? null,
+        strips: [...card.querySelectorAll('.strip')].map((strip) => ({
+          label: strip.querySelector('.strip-label')?.textContent ?? null,
+          cells: [...strip.querySelectorAll('.cell')].map((c) => [c.className, c.title]),
+        })),
+      })),
     }));
     if (args.screenshot && args['clip-height']) {  // The whole page, its top only.
       const height = await page.evaluate(() => document.documentElement.scrollHeight);

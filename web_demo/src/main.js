@@ -6,9 +6,9 @@
 
 import {initLiteRt, ModelRunner, timerResolutionMs, wasmLog} from './litert.js';
 import {runProtocol, summarize} from './protocol.js';
+import {isComparisonRole, layoutOf, roleRank, unitsOf} from './units.js';
 import {drawScatter, renderImages, renderTable, samePrecisionText} from './view.js';
 
-const ROLE_ORDER = ['dynamic', 'static', 'reference'];
 // Warm-up of each model before timing, beyond compare_models's 5 invokes (protocol.js).
 const DEFAULT_WARMUP_MS = 2000;
 const params = new URLSearchParams(location.search);
@@ -47,17 +47,14 @@ async function runnerFor(model) {
 function modelsFor(precision) {
   const models = state.manifest.models.filter(
       (m) => precision === 'all' || m.precision === precision);
-  const rank = (m) => {
-    const role = ROLE_ORDER.indexOf(m.role);
-    return role < 0 ? ROLE_ORDER.length : role;
-  };
-  return models.sort((a, b) => rank(a) - rank(b));
+  return models.sort((a, b) => roleRank(a.role) - roleRank(b.role));  // Stable: precision order.
 }
 
 /**
  * What a run times: each model with learned gates, and with `gates` "learned+open" each
  * dynamic model that has the force_gates_open input also with every gate forced open
- * (entry name "<model>@open").
+ * (entry name "<model>@open"; not the static comparison rows: static, a cascade's stage<i>,
+ * reference).
  */
 export function entriesFor({precision = 'float', gates = 'learned', models = null} = {}) {
   const chosen = models ?
@@ -70,18 +67,27 @@ export function entriesFor({precision = 'float', gates = 'learned', models = nul
   const entries = [];
   for (const model of chosen) {
     entries.push({name: model.name, model, forceOpen: false});
-    if (gates === 'learned+open' && model.has_force_input && model.role !== 'static' &&
-        model.role !== 'reference') {
+    if (gates === 'learned+open' && model.has_force_input && !isComparisonRole(model.role)) {
       entries.push({name: `${model.name}@open`, model, forceOpen: true});
     }
   }
   return entries;
 }
 
+/** `static`, else the first static row (static_*), reference, stage<i>, else the first. */
 function pickReference(entries) {
-  const isStatic = (e) => !e.forceOpen && (e.model.role === 'static' || e.model.role === 'reference');
+  const learned = entries.filter((e) => !e.forceOpen);
   const byName = entries.find((e) => e.name === 'static');
-  return (byName ?? entries.find(isStatic) ?? entries[0]).name;
+  const byRole = (test) => learned.find((e) => test(e.model.role));
+  return (byName ?? byRole((role) => role === 'static') ?? byRole((role) => role === 'reference') ??
+          byRole(isComparisonRole) ?? entries[0]).name;
+}
+
+/** How the columns of an entry's `gate` output are drawn (units.js `layoutOf`). */
+function layoutFor(modelName, record) {
+  const model = state.manifest.models.find((m) => m.name === modelName);
+  const columns = record.gate.length ? record.gate[0].length : (model?.num_blocks ?? 0);
+  return layoutOf(unitsOf(model, columns));
 }
 
 /**
@@ -153,7 +159,9 @@ function render(result) {
       `${settings.numImages} images, ${settings.repeats} repeats (median), chunks of ` +
       `${settings.chunk}, ${settings.warmupMs} ms warm-up per model, ${settings.threads} ` +
       `thread(s); reference: ${reference}.`;
-  renderTable($('summary'), summary);
+  const layouts = Object.fromEntries(result.entries.map(
+      (e) => [e.name, layoutFor(e.model, perImage[e.name])]));
+  renderTable($('summary'), summary, {perImage, layouts});
   $('same-precision').textContent = samePrecisionText(summary);
   drawScatter($('scatter'), perImage);
   const shown = result.entries.find((e) => e.model.startsWith('dynamic') && !e.forceOpen) ??
@@ -162,7 +170,8 @@ function render(result) {
   $('per-image-model').textContent = `(${shown.name}` +
       (ownReference ? ')' : `; FLOPs % and latency next to ${reference})`);
   renderImages($('images-grid'), {
-    record: perImage[shown.name], reference: ownReference ? null : perImage[reference],
+    record: perImage[shown.name], layout: layouts[shown.name],
+    reference: ownReference ? null : perImage[reference],
     referenceName: reference,
     pixelsOf, shape: state.manifest.images.shape, labels: state.manifest.images.labels,
     classNames: state.manifest.class_names,

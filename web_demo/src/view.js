@@ -1,5 +1,7 @@
 // Rendering of a benchmark run: the side-by-side table, the scatter, the per-image cards.
 
+import {decisionText, runRates} from './units.js';
+
 const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2',
                 '#7f7f7f', '#bcbd22', '#17becf'];
 
@@ -10,18 +12,42 @@ function cell(tag, text, attrs = {}) {
   return element;
 }
 
-/** The table of `python -m tflite.benchmark` (format_table), one row per entry. */
-export function renderTable(table, summary) {
+const percent = (rate) => `${(100 * rate).toFixed(0)}%`;
+
+/**
+ * The table of `python -m tflite.benchmark` (format_table), one row per entry, and how often
+ * the decisions ran: "blocks run" (a cascade's: among the images whose stage ran) and, when
+ * an entry is a cascade, "stages run" (each stage's rate, e.g. "100/42%").
+ *
+ * @param {Object<string, object>} summary per entry (protocol.js `summarize`).
+ * @param {{perImage?: object, layouts?: Object<string, object>}} details per entry: its
+ *     records and the layout of its units (units.js `layoutOf`).
+ */
+export function renderTable(table, summary, {perImage = {}, layouts = {}} = {}) {
   table.replaceChildren();
+  const rates = {};
+  for (const name of Object.keys(summary)) {
+    const layout = layouts[name];
+    if (layout && layout.stages.length && perImage[name]) {
+      rates[name] = runRates(layout, perImage[name].gate);
+    }
+  }
+  const withStages = Object.keys(rates).length > 0;
   const head = table.createTHead().insertRow();
   for (const title of ['model', 'acc', 'MFLOPs', 'FLOPs %', 'mean ms', 'p50 ms', 'p90 ms',
-                       'speed-up', 'eff.', 'blocks run']) {
+                       'speed-up', 'eff.', ...(withStages ? ['stages run'] : []),
+                       'blocks run']) {
     head.appendChild(cell('th', title));
   }
   const body = table.createTBody();
   for (const [name, row] of Object.entries(summary)) {
     const tr = body.insertRow();
     tr.dataset.model = name;
+    const rate = rates[name];
+    const stagesRun = rate ?
+        rate.stages.map((r) => (100 * r).toFixed(0)).join('/') + '%' : '\u2014';
+    const blocksRun = rate ? (rate.blocks === null ? '\u2014' : percent(rate.blocks)) :
+        percent(row.block_run_rate);
     const values = [
       name,
       row.accuracy.toFixed(4),
@@ -32,7 +58,8 @@ export function renderTable(table, summary) {
       row.latency_ms.p90.toFixed(3),
       row.speedup.toFixed(2) + 'x',
       row.efficiency.toFixed(2),
-      (100 * row.block_run_rate).toFixed(0) + '%',
+      ...(withStages ? [stagesRun] : []),
+      blocksRun,
     ];
     for (const value of values) tr.appendChild(cell('td', value));
   }
@@ -121,12 +148,56 @@ function drawImage(canvas, pixels, [height, width]) {
   context.putImageData(image, 0, 0);
 }
 
+function stripOf(label) {
+  const strip = document.createElement('div');
+  strip.className = 'strip';
+  if (label) strip.appendChild(cell('span', label, {class: 'strip-label'}));
+  return strip;
+}
+
 /**
- * One card per image: picture, true and predicted class, the strip of blocks (ran or
- * skipped, with the channel groups kept), realized FLOPs and latency of `name`.
+ * The decisions of one image: a strip of stages (a cascade's: ran or skipped), then a strip of
+ * blocks per gated stage (or the network's), each ran (number: channel groups kept), skipped,
+ * or not run (its stage did not run).
  */
-export function renderImages(grid, {record, reference, referenceName, pixelsOf, shape, labels,
-                                    classNames, maxCards = 200}) {
+function decisionStrips(layout, gate, keptGroups) {
+  const strips = [];
+  if (layout.stages.length) {
+    const strip = stripOf('stages');
+    layout.stages.forEach((stage, index) => {
+      const stageRan = gate[stage.column] > 0.5;
+      strip.appendChild(cell('span', String(index),
+                             {class: `cell stage ${stageRan ? 'ran' : 'skipped'}`,
+                              title: `${stage.name}: ${stageRan ? 'ran' : 'skipped'}`}));
+    });
+    strips.push(strip);
+  }
+  for (const group of layout.groups) {
+    const owner = layout.stages.find((stage) => stage.name === group.stage);
+    const ownerRan = !owner || gate[owner.column] > 0.5;
+    const strip = stripOf(group.stage);
+    for (const unit of group.cells) {
+      const unitRan = ownerRan && gate[unit.column] > 0.5;
+      const groups = keptGroups[unit.column];
+      const state = !ownerRan ? 'idle' : unitRan ? 'ran' : 'skipped';
+      const title = !ownerRan ? `${unit.name}: not run (${group.stage} skipped)` :
+          `${unit.name}: ${unitRan ? 'ran' : 'skipped'}` +
+              (unitRan && groups ? `, ${groups} channel group(s)` : '');
+      strip.appendChild(cell('span', unitRan && groups ? String(groups) : '',
+                             {class: `cell ${state}`, title}));
+    }
+    strips.push(strip);
+  }
+  return strips;
+}
+
+/**
+ * One card per image: picture, true and predicted class, what ran (a cascade's stages, then
+ * the blocks: ran or skipped, with the channel groups kept), realized FLOPs and latency of
+ * the record's entry. `layout` (units.js `layoutOf`) names the columns of its gate output.
+ */
+export function renderImages(grid, {record, layout, reference, referenceName, pixelsOf, shape,
+                                    labels, classNames, maxCards = 200}) {
   grid.replaceChildren();
   const className = (k) => (classNames && classNames[k]) ?? String(k);
   const count = Math.min(record.latency_ms.length, maxCards);
@@ -147,17 +218,12 @@ export function renderImages(grid, {record, reference, referenceName, pixelsOf, 
     const refMs = reference ?
         ` (${referenceName} ${reference.latency_ms[index].toFixed(3)})` : '';
     card.appendChild(cell('div', `${record.latency_ms[index].toFixed(3)} ms${refMs}`));
-    const strip = document.createElement('div');
-    strip.className = 'strip';
-    record.gate[index].forEach((ran, block) => {
-      const groups = record.kept_groups[index][block];
-      const box = cell('span', ran && groups ? String(groups) : '',
-                       {class: `cell ${ran ? 'ran' : 'skipped'}`,
-                        title: `block ${block + 1}: ${ran ? 'ran' : 'skipped'}` +
-                               (ran && groups ? `, ${groups} channel group(s)` : '')});
-      strip.appendChild(box);
-    });
-    card.appendChild(strip);
+    const gate = record.gate[index];
+    const words = decisionText(layout, gate);
+    if (words) card.appendChild(cell('div', words, {class: 'decisions'}));
+    for (const strip of decisionStrips(layout, gate, record.kept_groups[index])) {
+      card.appendChild(strip);
+    }
     grid.appendChild(card);
   }
 }

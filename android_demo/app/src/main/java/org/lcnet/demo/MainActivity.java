@@ -147,7 +147,9 @@ public final class MainActivity extends Activity {
     LinearLayout box = findViewById(R.id.models);
     for (Manifest.Model model : manifest.models) {
       CheckBox check = new CheckBox(this);
-      check.setText(model.name + "  (" + model.file + ", " + model.numIfOps + " IF ops)");
+      String units = model.describeUnits();
+      check.setText(model.name + "  (" + model.file + ", " + model.numIfOps + " IF ops"
+          + (units.isEmpty() ? "" : "; " + units) + ")");
       check.setChecked(options.models.contains(model.name));
       box.addView(check);
       modelBoxes.put(model.name, check);

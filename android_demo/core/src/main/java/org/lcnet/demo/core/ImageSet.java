@@ -9,7 +9,7 @@ import java.util.Arrays;
 
 /**
  * Test images and labels in the small binary format that {@code
- * lcnet_tf.export.android_assets.write_image_set} writes ({@code images.bin}).
+ * lcnet_tf.apps.android_assets.write_image_set} writes ({@code images.bin}).
  *
  * <pre>
  * offset  size        content (little-endian)

@@ -14,8 +14,12 @@ import java.util.Map;
 
 /**
  * {@code manifest.json} of the app's assets, written by {@code python -m tflite.android_assets}
- * ({@code lcnet_tf.export.android_assets.write_android_assets}): the models, the image set, the
+ * ({@code lcnet_tf.apps.android_assets.write_android_assets}): the models, the image set, the
  * reference row and what the Python benchmark measured on the same files and images.
+ *
+ * <p>Each model may name its decision units, the columns of its {@code gate} output
+ * ({@code decision_units}: a gated network's blocks; a cascade's stages, then the blocks of its
+ * gated stages). Manifests written before that field existed are read as before: no units.
  *
  * <p>Read with Gson's {@link JsonParser}, which is lenient: {@code NaN} and {@code Infinity}, which
  * Python's {@code json} writes, are accepted (Gson keeps them as the strings "NaN", "Infinity").
@@ -24,6 +28,25 @@ public final class Manifest {
   public static final String FILE_NAME = "manifest.json";
   public static final String KIND = "lcnet-android-assets";
   public static final int FORMAT = 1;
+
+  /** One column of a model's {@code gate} output: Python's {@code model.decision_units()}. */
+  public static final class DecisionUnit {
+    public static final String STAGE = "stage";
+    public static final String BLOCK = "block";
+
+    /** E.g. {@code stage1}, {@code stage1/stage2_block1}, {@code stage1_block1}, {@code unit3}. */
+    public final String name;
+    /** {@code "stage"}, {@code "block"}, or {@code "unit"} (generic: the model was unknown). */
+    public final String kind;
+    /** Whether it decides per image; null when unknown. */
+    public final Boolean gated;
+
+    DecisionUnit(String name, String kind, Boolean gated) {
+      this.name = name;
+      this.kind = kind;
+      this.gated = gated;
+    }
+  }
 
   /** One model file, with the signature Python read from it. */
   public static final class Model {
@@ -36,9 +59,14 @@ public final class Manifest {
     public final Map<String, TensorSpec> inputs;
     public final Map<String, TensorSpec> outputs;
     public final int numIfOps;
+    /** One per column of {@code gate}; empty when the manifest does not name them. */
+    public final List<DecisionUnit> decisionUnits;
+    /** Where the names come from: {@code "keras"}, {@code "generic"}, or null (not given). */
+    public final String decisionUnitsSource;
 
     Model(String name, String role, String precision, String file, List<String> signatureKeys,
-        Map<String, TensorSpec> inputs, Map<String, TensorSpec> outputs, int numIfOps) {
+        Map<String, TensorSpec> inputs, Map<String, TensorSpec> outputs, int numIfOps,
+        List<DecisionUnit> decisionUnits, String decisionUnitsSource) {
       this.name = name;
       this.role = role;
       this.precision = precision;
@@ -47,6 +75,41 @@ public final class Manifest {
       this.inputs = Collections.unmodifiableMap(inputs);
       this.outputs = Collections.unmodifiableMap(outputs);
       this.numIfOps = numIfOps;
+      this.decisionUnits = Collections.unmodifiableList(decisionUnits);
+      this.decisionUnitsSource = decisionUnitsSource;
+    }
+
+    /** A cascade's stage index for the roles {@code stage<i>} (its first stages), else -1. */
+    public int stageIndex() {
+      return Manifest.stageIndex(role);
+    }
+
+    /** Number of decision units of {@code kind} ({@code "stage"}, {@code "block"}). */
+    public int countUnits(String kind) {
+      int count = 0;
+      for (DecisionUnit unit : decisionUnits) {
+        count += unit.kind.equals(kind) ? 1 : 0;
+      }
+      return count;
+    }
+
+    /**
+     * What its gate columns are, for a list of models: "cascade: 2 stages, 3 blocks",
+     * "9 blocks", "5 decision units" (generic names), or "" when the manifest does not say.
+     */
+    public String describeUnits() {
+      if (decisionUnits.isEmpty()) {
+        return "";
+      }
+      int stages = countUnits(DecisionUnit.STAGE);
+      int blocks = countUnits(DecisionUnit.BLOCK);
+      if (stages > 0) {
+        return "cascade: " + stages + " stages" + (blocks > 0 ? ", " + blocks + " blocks" : "");
+      }
+      if (blocks == decisionUnits.size()) {
+        return blocks + " blocks";
+      }
+      return decisionUnits.size() + " decision units";
     }
 
     /** The contract check on the signature Python recorded (the app re-checks the real file). */
@@ -116,12 +179,17 @@ public final class Manifest {
       for (JsonElement key : array(get(entry, "signature_keys", what), what)) {
         keys.add(string(key, what + ".signature_keys[]"));
       }
+      Map<String, TensorSpec> outputs = tensorSpecs(get(entry, "outputs", what),
+          what + ".outputs");
+      List<DecisionUnit> units = decisionUnits(entry.get("decision_units"),
+          what + ".decision_units", outputs.get(ModelContract.GATE));
+      String unitsSource = present(entry.get("decision_units_source"))
+          ? string(entry.get("decision_units_source"), what + ".decision_units_source") : null;
       models.add(new Model(name, string(get(entry, "role", what), what + ".role"),
           string(get(entry, "precision", what), what + ".precision"),
           string(get(entry, "file", what), what + ".file"), keys,
-          tensorSpecs(get(entry, "inputs", what), what + ".inputs"),
-          tensorSpecs(get(entry, "outputs", what), what + ".outputs"),
-          integer(get(entry, "num_if_ops", what), what + ".num_if_ops")));
+          tensorSpecs(get(entry, "inputs", what), what + ".inputs"), outputs,
+          integer(get(entry, "num_if_ops", what), what + ".num_if_ops"), units, unitsSource));
     }
     if (models.isEmpty()) {
       throw new IllegalArgumentException(FILE_NAME + ": no models.");
@@ -137,6 +205,53 @@ public final class Manifest {
         ? object(root.get("metadata"), "metadata") : new JsonObject();
     return new Manifest(imagesFile, count, classNames, reference, models, pythonTable, python,
         metadata);
+  }
+
+  /**
+   * The optional {@code decision_units} list: one {@code {name, kind, gated}} per column of the
+   * {@code gate} output (its last dimension, when the output is there); empty when absent.
+   */
+  private static List<DecisionUnit> decisionUnits(JsonElement value, String what,
+      TensorSpec gate) {
+    List<DecisionUnit> units = new ArrayList<>();
+    if (!present(value)) {
+      return units;
+    }
+    for (JsonElement item : array(value, what)) {
+      JsonObject unit = object(item, what + "[]");
+      String name = string(get(unit, "name", what + "[]"), what + "[].name");
+      JsonElement gated = unit.get("gated");
+      Boolean isGated = null;
+      if (present(gated)) {
+        if (!gated.isJsonPrimitive() || !gated.getAsJsonPrimitive().isBoolean()) {
+          throw expected(what + "[" + name + "].gated", "true, false or null", gated);
+        }
+        isGated = gated.getAsBoolean();
+      }
+      units.add(new DecisionUnit(name,
+          string(get(unit, "kind", what + "[" + name + "]"), what + "[" + name + "].kind"),
+          isGated));
+    }
+    int[] shape = gate == null ? null : gate.shape();
+    if (shape != null && shape.length > 0 && shape[shape.length - 1] != units.size()) {
+      throw new IllegalArgumentException(what + ": " + units.size() + " units, but the gate "
+          + "output has " + shape[shape.length - 1] + " columns.");
+    }
+    return units;
+  }
+
+  /** {@code "stage2"} -> 2 (a cascade's first stages are the roles stage<i>); else -1. */
+  public static int stageIndex(String role) {
+    if (role == null || !role.startsWith("stage") || role.length() == "stage".length()
+        || role.length() > "stage".length() + 6) {
+      return -1;
+    }
+    for (int i = "stage".length(); i < role.length(); i++) {
+      if (role.charAt(i) < '0' || role.charAt(i) > '9') {
+        return -1;
+      }
+    }
+    return Integer.parseInt(role.substring("stage".length()));
   }
 
   private static Map<String, TensorSpec> tensorSpecs(JsonElement value, String what) {

@@ -7,7 +7,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -66,6 +68,14 @@ public final class AssetsCheck {
       entry.put("num_if_ops", model.numIfOps);
       entry.put("role", model.role);
       entry.put("precision", model.precision);
+      entry.put("stage_index", model.stageIndex());
+      List<Object> units = new ArrayList<>();
+      for (Manifest.DecisionUnit unit : model.decisionUnits) {
+        units.add(Arrays.asList(unit.name, unit.kind, unit.gated));
+      }
+      entry.put("decision_units", units);
+      entry.put("decision_units_source", model.decisionUnitsSource);
+      entry.put("describe_units", model.describeUnits());
       models.put(model.name, entry);
     }
     Map<String, Object> out = new LinkedHashMap<>();
