@@ -18,10 +18,7 @@ CLI: `python -m tflite.android_assets --workdir runs/... [--out android_demo/app
 
 import datetime
 import hashlib
-import importlib.metadata
 import json
-import os
-import platform
 import shutil
 import struct
 from pathlib import Path
@@ -30,6 +27,7 @@ import numpy as np
 
 from lcnet_tf.apps.web_demo import manifest_decision_units, split_model_name, stage_index
 from lcnet_tf.export.benchmark import compare_models, format_table, same_precision_rows
+from lcnet_tf.export.machine import machine_info
 from lcnet_tf.export.tflite_export import (  # noqa: F401  (read_signature: also imported from here)
     FORCE_INPUT,
     IMAGE_INPUT,
@@ -142,33 +140,6 @@ def default_reference(names):
     if "static" in names:
         return "static"
     return next((name for name in names if name.startswith("static_")), names[0])
-
-
-def machine_info():
-    """Where the Python benchmark ran: CPU, core count, OS, runtime versions."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "ai_edge_litert": _version("ai-edge-litert"),
-    }
-
-
-def _version(package):
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def write_android_assets(out_dir, models, images, labels, *, class_names=None, measure=True,
