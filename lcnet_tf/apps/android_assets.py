@@ -210,6 +210,7 @@ def write_android_assets(out_dir, models, images, labels, *, class_names=None, m
     write_image_set(out_dir / IMAGES_NAME, images, labels)
     reference = default_reference(models)
     python_benchmark = None
+    machine = machine_info()
     if measure:
         count = len(images) if measure_images is None else min(int(measure_images), len(images))
         summary, _ = compare_models(copied, images[:count], labels[:count], reference=reference,
@@ -222,7 +223,7 @@ def write_android_assets(out_dir, models, images, labels, *, class_names=None, m
             "settings": {"num_images": count, "num_threads": num_threads, "repeats": repeats,
                          "chunk": chunk, "reference": reference,
                          "protocol": "lcnet_tf.export.benchmark.compare_models"},
-            "machine": machine_info(),
+            "machine": machine,
         }
     manifest = {
         "kind": MANIFEST_KIND,
@@ -235,8 +236,8 @@ def write_android_assets(out_dir, models, images, labels, *, class_names=None, m
         "models": entries,
         "python_benchmark": python_benchmark,
         "metadata": {
-            "tensorflow": _version("tensorflow"),
-            "ai_edge_litert": _version("ai-edge-litert"),
+            "tensorflow": machine["tensorflow"],
+            "ai_edge_litert": machine["ai_edge_litert"],
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             **(metadata or {}),
         },
