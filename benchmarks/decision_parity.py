@@ -1,6 +1,7 @@
 """Keras against TFLite on real test images: the same decisions, image by image?
 
-    python benchmarks/decision_parity.py --model runs/pareto/cascade_w0.5_lc_b0.4_e6_s0/model.keras \
+    python benchmarks/decision_parity.py \
+        --model runs/pareto/cascade_w0.5_lc_b0.4_e6_s0/model.keras \
         --dataset ../shared/data/cifar10_jpeg --num_images 1000 --quantize none,int8
 
 For any dynamic model (an LC-Net, a cascade, a cascade with gated stages): converts it with
