@@ -378,14 +378,6 @@ def build_cascade(name, seed):
     return workdir, metrics, FLAGS.epochs
 
 
-def _cascade_predictions(workdir, split):
-    with np.load(Path(workdir) / "predictions.npz") as arrays:
-        count = len([k for k in arrays.files if k.startswith(f"{split}_probabilities_")])
-        return ([arrays[f"{split}_probabilities_{i}"] for i in range(count)],
-                [arrays[f"{split}_flops_{i}"] for i in range(count)],
-                arrays[f"{split}_labels"])
-
-
 def cascade_knob_curve(name, workdir, budgets):
     """A cascade's test accuracy at other budgets (recalibrated on the same training images,
     from the cached stage outputs, with the library's `calibrate` and `report`; cached in

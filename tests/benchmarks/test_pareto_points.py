@@ -3,6 +3,7 @@
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,3 +68,25 @@ def test_cascade_points_are_built_from_trained_points_and_reach_their_budgets(sc
             except ValueError:
                 pass
         assert reachable >= 2, name
+
+
+def test_cascade_predictions_round_trip_through_the_cache(script, tmp_path):
+    """build_cascade saves both splits' stage outputs; the knob curve reads them back."""
+    from lcnet_tf.models.cascade import StagePredictions
+
+    rng = np.random.default_rng(0)
+    gated = StagePredictions(
+        probabilities=[rng.random((5, 10)), rng.random((5, 10))],
+        flops=[np.full(5, 7), np.arange(5)], labels=np.arange(5),
+        gates=[None, rng.integers(0, 2, (5, 3))], kept_groups=[None, np.zeros((5, 3), int)])
+    script._save_predictions(tmp_path / "predictions.npz", {"calibration": gated,
+                                                            "test": gated})
+    loaded = script._cascade_predictions(tmp_path, "test")
+    assert isinstance(loaded, StagePredictions)
+    for part in ("probabilities", "flops", "gates", "kept_groups"):
+        for want, got in zip(getattr(gated, part), getattr(loaded, part), strict=True):
+            if want is None:
+                assert got is None
+            else:
+                np.testing.assert_array_equal(want, got)
+    np.testing.assert_array_equal(loaded.labels, gated.labels)
