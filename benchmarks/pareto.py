@@ -628,6 +628,9 @@ def main(argv):
             record = {
                 "name": name, "kind": spec["kind"], "model": spec["model"],
                 "gating": spec["gating"], "budget": spec.get("budget"), "epochs": epochs,
+                # A cascade point's budget: of its last stage (points measured before budgets
+                # had one meaning) or of ResNet-20 ("reference"); a network's: of itself.
+                "budget_of": spec.get("budget_of"),
                 "gated_epochs": gated,
                 "seed": seed, "settings": {**settings,
                                            **{f"parent_{k}": v

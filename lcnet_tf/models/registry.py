@@ -134,10 +134,19 @@ def _create_cascade(name, num_classes, width_multiplier, widths, gatings, thresh
                            **overrides)
               for index, (width, stage_gating) in enumerate(zip(widths, gatings, strict=True))]
     return Cascade(stages, thresholds=thresholds, confidence=confidence, ensemble=ensemble,
-                   reference_flops=reference_flops(name, num_classes), name=cascade_name)
+                   reference_flops=reference_flops(name, num_classes, **overrides),
+                   name=cascade_name)
 
 
-def reference_flops(name, num_classes=None):
+# Options of a network that change its FLOPs at width 1 and that a reference keeps; gate
+# settings (channel groups, gate widths, ...) do not touch a static network.
+REFERENCE_KEYS = ("stage_blocks", "stage_widths", "block_type", "stem", "stem_padding",
+                  "stride_in_1x1", "shortcut", "image_size")
+
+
+def reference_flops(name, num_classes=None, **overrides):
     """FLOPs of the registered static network `name` at width 1: what every budget of a model
-    built from `name` is a fraction of (ResNet-20: 40,555,136)."""
-    return int(create_model(name, gating="none", num_classes=num_classes).cost.backbone)
+    built from `name` is a fraction of (ResNet-20 at 32x32: 40,555,136). Of `overrides`, the
+    ones that change the static network (`REFERENCE_KEYS`, e.g. `image_size`) apply."""
+    kept = {key: value for key, value in overrides.items() if key in REFERENCE_KEYS}
+    return int(create_model(name, gating="none", num_classes=num_classes, **kept).cost.backbone)

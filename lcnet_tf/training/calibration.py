@@ -93,8 +93,9 @@ def calibrate_budget(model, dataset, budget, *, tolerance=0.002, max_steps=25, b
     """
     if not block_gates(model):
         raise ValueError(
-            f"Invalid value for `model`: calibration needs block gates (gating 'layer' or 'lc'); "
-            f"model {model.name!r} has gating={getattr(model, 'gating', None)!r}."
+            "Invalid value for `model`: expected a model with block gates (gating 'layer' or "
+            f"'lc'); calibration needs block gates. Received: model {model.name!r} with "
+            f"gating={getattr(model, 'gating', None)!r}"
         )
     closed, opened = flops_ratio_range(model)
     if not closed - 1e-6 <= budget <= opened + 1e-6:
@@ -331,14 +332,24 @@ def calibrate(model, dataset, budget, *, tolerance=0.002, reference_flops=None,
         check_budget(model, budget, reference)
         if predictions is None:
             predictions = stage_predictions(model, dataset)
+        # With gated stages at their own offsets, the exits reach less than `flops_range()`:
+        # from the first stage alone to every stage, at what they cost on these images.
+        low = float(np.mean(predictions.flops[0])) / reference
+        high = float(sum(np.mean(flops) for flops in predictions.flops)) / reference
+        if not low - 1e-6 <= budget <= high + 1e-6:
+            raise ValueError(
+                f"Invalid value for `budget`: expected a number in [{low:.3f}, {high:.3f}] "
+                "(the mean FLOPs the exit thresholds reach on these images, its gated stages "
+                f"at their own calibrated decisions, as fractions of {reference:,.0f} "
+                f"reference FLOPs). Received: budget={budget!r}")
         record = calibrate_cascade(model, predictions, budget * reference, tolerance * reference)
         num_images = len(predictions.probabilities[0])
     else:
         if not block_gates(model):
             raise ValueError(
-                "Invalid value for `model`: calibration needs block gates (gating 'layer' or "
-                f"'lc') or a Cascade; model {model.name!r} has "
-                f"gating={getattr(model, 'gating', None)!r}."
+                "Invalid value for `model`: expected a Cascade or a network with block gates "
+                "(gating 'layer' or 'lc'); calibration needs block gates. Received: model "
+                f"{model.name!r} with gating={getattr(model, 'gating', None)!r}"
             )
         check_budget(model, budget, reference)
         backbone = float(model.cost.backbone)

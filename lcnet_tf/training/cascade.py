@@ -24,12 +24,14 @@ def stage_configs(config):
             for width in config.cascade_widths]
 
 
-def assemble_cascade(config, stages):
+def assemble_cascade(config, stages, reference=None):
     """The `Cascade` of trained `stages` with `config`'s rule; budgets are fractions of
-    `config.model` at width 1, as for every model."""
+    `reference` FLOPs (default: `config.model` at width 1, as for every model)."""
+    if reference is None:
+        reference = reference_flops(config.model, stages[0].num_classes,
+                                    **(config.model_overrides or {}))
     return Cascade(list(stages), confidence=config.cascade_confidence,
-                   reference_flops=reference_flops(config.model, stages[0].num_classes),
-                   name=f"{config.model}_cascade")
+                   reference_flops=reference, name=f"{config.model}_cascade")
 
 
 def stage_frontier(stage_records, mean_flops, test_accuracy):

@@ -41,7 +41,7 @@ class TrainConfig:
             epochs` epochs with the static recipe, then the thresholds calibrated).
         budget: target mean FLOPs per image, as a fraction of the FLOPs of `model` at width 1
             (ResNet-20: 40,555,136), whatever the gating; it must lie in the range the
-            configuration can reach (`budget_range`), e.g. 0.253-0.818 for the default
+            configuration can reach (`budget_range`), e.g. 0.253-0.817 for the default
             ResNet-20 x0.5/x0.75 cascade. Ignored by gating "none".
         dataset: TFDS name or prepared TFDS directory.
         image_size: input size for ImageNet-style data (None: stored size, CIFAR).
@@ -352,11 +352,26 @@ def _parse_widths(value):
     return check_cascade_stages(value, None)[0]
 
 
+def keep_fraction_for(model, budget, channel_keep=None, max_block_rate=0.9):
+    """The C-Net keep fraction an L+C network trains with for `budget` (None without channel
+    gates): `channel_keep` if set, else the preset's, raised in k/G steps until the uniform
+    block execution rate that meets the budget is at most `max_block_rate`."""
+    groups = [block.channel_groups for block in model.blocks if block.channel_groups]
+    if not groups:
+        return None
+    if channel_keep is not None:
+        return float(channel_keep)
+    group_count = max(groups)
+    fractions = sorted({k / group_count for k in range(1, group_count + 1)} | {model.channel_keep})
+    return model.cost.channel_keep_for(budget, [f for f in fractions if f >= model.channel_keep],
+                                       max_block_rate)
+
+
 @functools.lru_cache(maxsize=64)
 def _cached_range(model, gating, width_multiplier, widths, overrides_json, gate_downsampling,
-                  channel_keep):
+                  channel_keep, budget, max_block_rate):
     overrides = json.loads(overrides_json) if overrides_json else {}
-    reference = reference_flops(model)
+    reference = reference_flops(model, **overrides)
     if gating == "cascade":
         built = create_model(model, gating="cascade", cascade_widths=widths, **overrides)
         low, high = built.flops_range()
@@ -368,25 +383,31 @@ def _cached_range(model, gating, width_multiplier, widths, overrides_json, gate_
         groups = max(int(g) for g in cost.groups) or 1
         ratios = [cost.decision_range(k / groups)[1] for k in range(1, groups + 1)]
         low, high = min(ratios), max(ratios)
-    else:  # Block gates: every gated block skipped at the preset's top-k .. every one run.
-        low, high = cost.decision_range(channel_keep)[0], cost.decision_range(1.0)[1]
+    else:  # Block gates: every gated block skipped .. every one run, at the trained top-k.
+        keep = keep_fraction_for(built, budget * reference / cost.backbone, channel_keep,
+                                 max_block_rate)
+        low, high = cost.decision_range(keep)
     scale = cost.backbone / reference
     return low * scale, high * scale
 
 
 def budget_range(config):
     """`(lowest, highest)` budget `config`'s model can reach, as fractions of `model` at
-    width 1 (`lcnet_tf.models.reference_flops`): what calibration can realize.
+    width 1 (`lcnet_tf.models.reference_flops`): what calibration can realize (for L+C
+    networks, at the keep fraction it trains with for `config.budget`).
 
     Example:
-        >>> budget_range(get_train_config("cpu"))  # about (0.253, 0.818)
+        >>> budget_range(get_train_config("cpu"))  # about (0.253, 0.817)
     """
-    overrides = json.dumps(config.model_overrides, sort_keys=True) if config.model_overrides \
-        else ""
+    overrides = dict(config.model_overrides or {})
+    if config.image_size:
+        overrides["image_size"] = config.image_size
     widths = config.cascade_widths or DEFAULT_CASCADE_WIDTHS
     return _cached_range(config.model, config.gating, float(config.width_multiplier),
-                         tuple(widths) if config.gating == "cascade" else None, overrides,
-                         config.gate_downsampling, config.channel_keep)
+                         tuple(widths) if config.gating == "cascade" else None,
+                         json.dumps(overrides, sort_keys=True) if overrides else "",
+                         config.gate_downsampling, config.channel_keep, float(config.budget),
+                         float(config.max_block_rate))
 
 
 def _range_meaning(config):

@@ -10,12 +10,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lcnet_tf.models import GatedResNet, create_model, from_keras_application
+from lcnet_tf.models import GatedResNet, create_model, from_keras_application, reference_flops
 from lcnet_tf.models.resnet.keras_applications import is_application_spec, load_application
 from lcnet_tf.ops.budget_ops import LinearWarmup
 from lcnet_tf.training import cascade as cascade_lib
 from lcnet_tf.training.calibration import calibrate, recalibrate_batch_norm
-from lcnet_tf.training.config import TrainConfig
+from lcnet_tf.training.config import TrainConfig, keep_fraction_for
 from lcnet_tf.training.distribute import make_strategy, worker_info
 from lcnet_tf.training.recipe import make_optimizer, training_settings
 from lcnet_tf.training.reference import closest_static_below
@@ -130,9 +130,8 @@ def choose_channel_keep(model, config):
     cost = model.cost
     group_count = max(groups)
     fractions = sorted({k / group_count for k in range(1, group_count + 1)} | {model.channel_keep})
-    if cost.block_gated.any():
-        fractions = [f for f in fractions if f >= model.channel_keep]
-        return cost.channel_keep_for(config.budget, fractions, config.max_block_rate)
+    if cost.block_gated.any():  # The rule the config's range check uses too.
+        return keep_fraction_for(model, config.budget, None, config.max_block_rate)
     ratios = [cost.decision_range(f)[1] for f in fractions]
     if config.budget < min(ratios) - config.calibration_tolerance:
         raise ValueError(
@@ -285,7 +284,7 @@ def _cascade_phases(run):
                         "test_accuracy": metrics["test_accuracy"], "workdir": str(workdir),
                         "seconds": metrics.get("phases", {}).get("static", {}).get("seconds")})
         run.log_phase(f"stage{index}", records[-1])
-    cascade = cascade_lib.assemble_cascade(config, stages)
+    cascade = cascade_lib.assemble_cascade(config, stages, run.reference_flops)
     start = time.time()
     calibration = calibrate(cascade, run.eval_dataset("train", config.calibration_images),
                             config.budget, tolerance=config.calibration_tolerance)
@@ -318,6 +317,11 @@ class _Run:
                              **(config.model_overrides or {})}
         if config.image_size:
             self.model_kwargs["image_size"] = config.image_size
+        # What every FLOPs ratio of the run is relative to: `model` at width 1.
+        self.reference_flops = reference_flops(
+            config.model, self.num_classes,
+            **{key: value for key, value in self.model_kwargs.items()
+               if key not in ("num_classes", "width_multiplier")})
         if config.gating == "channel":  # An unreachable budget fails now, not after phase 1.
             choose_channel_keep(self.create(gating="channel"), config)
         elif config.model_overrides:  # Bad override values fail now, not after phase 1.
@@ -492,7 +496,7 @@ def _calibration_phase(run, model):
 def _evaluation_phase(run, model):
     """The test-set report (accuracy, FLOPs, per-decision rates; `gate_report.png`,
     `per_image_flops.npy`) and the phase log."""
-    result = report(model, run.test_ds, run.num_classes)
+    result = report(model, run.test_ds, run.num_classes, reference_flops=run.reference_flops)
     plot_gate_report(result, run.paths.out / "gate_report.png")
     result_json = report_to_json(result)
     result_json.pop("per_image_flops")
@@ -568,8 +572,17 @@ def check_resumable(workdir, config):
     config_path = Path(workdir) / "config.json"
     if not config_path.exists():
         return
+    raw = json.loads(config_path.read_text())
+    if raw.get("gating") == "cascade" and "precision" not in raw:
+        # Saved before budgets had one meaning (then: a fraction of the last stage's FLOPs).
+        raise ValueError(
+            f"Invalid value for `workdir`: {str(config_path.parent)!r} holds a cascade run "
+            "whose `budget` was a fraction of its last stage's FLOPs; budgets are now "
+            f"fractions of {raw.get('model')} at width 1. Use a new --workdir (its stage<i>/ "
+            f"runs can be copied in). Received: budget={raw.get('budget')!r}"
+        )
     # A setting added after the run was saved had its default value in that run.
-    saved = {**_field_defaults(), **json.loads(config_path.read_text())}
+    saved = {**_field_defaults(), **raw}
     current = json.loads(config.to_json())
     if current.get("gating") not in ("layer", "lc"):
         # Without block gates the setting changes nothing (e.g. a finished static workdir).
@@ -659,7 +672,10 @@ def format_results(metrics):
         "(share of per-image decisions taken for 10-90% of images)",
         "execution rate per decision (share of all images):",
     ]
-    for name, rate, gated in zip(metrics["decision_names"], metrics["decision_rates"],
-                                 metrics["decision_gated"], strict=True):
+    # metrics.json written before every model had decision units said "block".
+    names = metrics.get("decision_names", metrics.get("block_names", []))
+    rates = metrics.get("decision_rates", metrics.get("per_block_rate", []))
+    gated_units = metrics.get("decision_gated", metrics.get("block_gated", []))
+    for name, rate, gated in zip(names, rates, gated_units, strict=True):
         lines.append(f"  {name:28s} {rate:.3f}{'' if gated else '  (not gated)'}")
     return "\n".join(lines)

@@ -87,7 +87,12 @@ def test_budget_means_one_thing_for_every_gating():
     low, high = budget_range(get_train_config("cpu"))
     assert low == pytest.approx(10_250_000 / 40_555_136, rel=0.01) and 0.8 < high < 0.83
     lc_low, lc_high = budget_range(get_train_config("cpu_lc"))
-    assert lc_low < 0.4 < 1.0 <= lc_high
+    # At budget 0.5 the LC-Net trains half its channel groups: all blocks run is 0.84.
+    assert lc_low < 0.5 < lc_high < 0.85
+    # A looser budget raises the kept groups, and with them what it can reach.
+    assert budget_range(get_train_config("cpu_lc", budget=0.95))[1] >= 1.0
+    with pytest.raises(ValueError, match=r"`budget`: expected a number in \[0\.144, 0\.842\]"):
+        get_train_config("cpu_lc", budget=0.95, channel_keep=0.5)
     with pytest.raises(ValueError, match="`width_multiplier`: expected 1 with gating='lc'"):
         get_train_config("cpu_lc", width_multiplier=0.5)
 

@@ -59,3 +59,22 @@ def test_legacy_workdir_resumes_from_its_static_phase(synthetic_dataset, tmp_pat
     with open(workdir / "static_log.csv") as handle:
         assert len(list(csv.DictReader(handle))) == 1  # the static phase was not redone
     assert (workdir / "model.keras").exists() and metrics["gating"] == "none"
+
+
+def test_metrics_written_before_decision_units_still_print():
+    metrics = json.loads((FIXTURE / "metrics.json").read_text())
+    assert "decision_names" not in metrics and "block_names" in metrics
+    text = lcnet_tf.training.format_results(metrics)
+    assert metrics["block_names"][0] in text and "realized FLOPs ratio" in text
+
+
+def test_a_cascade_workdir_from_before_one_budget_meaning_is_refused(tmp_path):
+    from lcnet_tf.training import get_train_config
+
+    config = get_train_config("cpu", dataset=str(tmp_path))
+    saved = json.loads(config.to_json())
+    for key in ("precision", "lr_schedule", "ema_decay"):  # fields it did not have yet
+        saved.pop(key, None)
+    (tmp_path / "config.json").write_text(json.dumps({**saved, "budget": 0.7}))
+    with pytest.raises(ValueError, match=r"`workdir`: .* a fraction of its last stage's FLOPs"):
+        check_resumable(tmp_path, config.replace(budget=0.7))

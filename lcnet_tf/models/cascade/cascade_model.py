@@ -173,7 +173,7 @@ class Cascade(keras.Model):
             log_probs, ran, kept, realized = self._batched(inputs, training, force_gates_open)
         if not return_gate_info:
             return log_probs
-        return log_probs, {"gate": ran, "keep_prob": ran, "kept_groups": kept,
+        return log_probs, {"gate": ran, "keep_prob": ran, "kept_groups": kept,  # keep_prob: hard
                            "realized_flops": realized}
 
     def _stage(self, index, inputs, training, force, deployment=False):
