@@ -216,6 +216,11 @@ POINTS = {
     "cascade_w0.5_lc_b0.4": _cascade(["resnet20_w0.5", "lc_b0.5_scratch_sd"], 0.4,
                                      knob=(0.3, 0.35, 0.4, 0.45, 0.5, 0.6),
                                      budget_of="reference"),
+    # The main job's cascade (the `cpu` preset) at its budget, 0.4 of ResNet-20 (the
+    # x0.75-pair points above are at 0.7 and 0.75 of x0.75's FLOPs, 0.394 and 0.422).
+    "cascade_w0.5_w0.75_b0.4": _cascade(["resnet20_w0.5", "resnet20_w0.75"], 0.4,
+                                        knob=(0.3, 0.35, 0.4, 0.45, 0.5, 0.6),
+                                        budget_of="reference"),
 }
 
 
