@@ -13,6 +13,7 @@ export graph, where `python -m tflite.benchmark` would re-export from a Keras mo
 from absl import app, flags
 
 from lcnet_tf.export.benchmark import compare_models, format_table, load_images
+from lcnet_tf.export.machine import machine_info
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", None, "name=path pairs of .tflite files.", required=True)
@@ -37,6 +38,9 @@ def main(argv):
                                 num_threads=FLAGS.threads, repeats=FLAGS.repeats,
                                 chunk=FLAGS.chunk)
     print(format_table(summary))
+    machine = machine_info()
+    print(f"machine: {machine['cpu']}, {machine['cpu_count']} cores; ISA "
+          f"{' '.join(machine['isa_flags'])}")
 
 
 if __name__ == "__main__":

@@ -243,7 +243,9 @@ def main(argv):
                       {spec["name"]: records(spec) for spec in bases})
     print(format_table(rows, seeds, epochs))
     if FLAGS.json_out:
-        payload = {"model": MODEL, "epochs": epochs, "seeds": seeds,
+        from lcnet_tf.export.machine import machine_info
+
+        payload = {"model": MODEL, "epochs": epochs, "seeds": seeds, "machine": machine_info(),
                    "train_examples": FLAGS.train_examples, "test_examples": FLAGS.test_examples,
                    "keep": FLAGS.keep or list(ROW_NAMES), "rows": rows,
                    "configs": {f"{name}_s{seed}": dataclasses.asdict(config)

@@ -133,9 +133,14 @@ def main(argv):
                 )
                 print(f"  int8/float latency: static "
                       f"{rows['static']['ms'] / float_rows['static']['ms']:.2f}, {ratios}")
+    from lcnet_tf.export.machine import machine_info
+
+    machine = machine_info()
+    print(f"machine: {machine['cpu']}, {machine['cpu_count']} cores; ISA "
+          f"{' '.join(machine['isa_flags'])}")
     if FLAGS.json_out:
         with open(FLAGS.json_out, "w") as file:
-            json.dump(results, file, indent=2)
+            json.dump({**results, "machine": machine}, file, indent=2)
 
 
 if __name__ == "__main__":

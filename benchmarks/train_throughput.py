@@ -106,6 +106,11 @@ def main(argv):
                      gated_step / plain_step, min(ratios), max(ratios), kd_step and (
                          FLAGS.batch_size / kd_step, kd_step / plain_step), sd_step and (
                          FLAGS.batch_size / sd_step, sd_step / plain_step)))
+    from lcnet_tf.export.machine import machine_info
+
+    machine = machine_info()
+    print(f"machine: {machine['cpu']}, {machine['cpu_count']} cores; ISA "
+          f"{' '.join(machine['isa_flags'])}")
     print(f"\nbatch {FLAGS.batch_size}, {FLAGS.steps} timed steps x {FLAGS.repeats} repeats, "
           f"jit_compile={jit}; median step times")
     print(f"{'model':10s} {'backbone img/s':>15s} {'LC-Net img/s':>13s} {'ratio':>7s} "

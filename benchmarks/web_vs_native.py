@@ -160,9 +160,11 @@ def main(argv):
     print(f"\nload average before/after: {load_before[0]:.2f} / {load_after[0]:.2f}; "
           f"{FLAGS.num_images} images, {FLAGS.repeats} repeats, chunk {FLAGS.chunk}; "
           f"{raw['env']['userAgent']}")
+    from lcnet_tf.export.machine import machine_info
+
     report = {"models": models, "rows": rows, "native": native_summary,
               "browser": browser["summary"], "env": raw["env"],
-              "load_average": [load_before, load_after],
+              "load_average": [load_before, load_after], "machine": machine_info(),
               "settings": {"num_images": FLAGS.num_images, "repeats": FLAGS.repeats,
                            "chunk": FLAGS.chunk, "reference": FLAGS.reference}}
     (out_dir / "web_vs_native.json").write_text(json.dumps(report, indent=1, default=float))

@@ -159,6 +159,19 @@ def page(demo):
     return _drive(url, demo["root"], calls, ui=True)
 
 
+def _assert_image_matches(record, index, python, context):
+    """The page's record of one image equals the Python interpreter's outputs: decisions,
+    kept groups and FLOPs exactly, logits within 1e-4, the same top-1."""
+    np.testing.assert_array_equal(np.float32(record["gate"][index]),
+                                  python["gate"].reshape(-1), err_msg=context)
+    np.testing.assert_array_equal(np.float32(record["kept_groups"][index]),
+                                  python["kept_groups"].reshape(-1), err_msg=context)
+    assert np.float32(record["flops"][index]) == python["realized_flops"].reshape(-1)[0], context
+    np.testing.assert_allclose(np.float32(record["logits"][index]),
+                               python["logits"].reshape(-1), rtol=0, atol=1e-4, err_msg=context)
+    assert record["predicted"][index] == int(np.argmax(python["logits"])), context
+
+
 def _python_outputs(path, images, force_gates_open):
     runner = TFLiteRunner(str(path))
     return [runner.run(image, force_gates_open=force_gates_open)[0] for image in images]
@@ -170,17 +183,7 @@ def test_page_decisions_flops_and_logits_equal_python(demo, page, entry, force):
     expected = _python_outputs(demo["dynamic"], demo["images"][:NUM_IMAGES], force)
     assert len(record["gate"]) == NUM_IMAGES
     for index, python in enumerate(expected):
-        context = f"{entry}, image {index}"
-        np.testing.assert_array_equal(np.float32(record["gate"][index]),
-                                      python["gate"].reshape(-1), err_msg=context)
-        np.testing.assert_array_equal(np.float32(record["kept_groups"][index]),
-                                      python["kept_groups"].reshape(-1), err_msg=context)
-        assert np.float32(record["flops"][index]) == python["realized_flops"].reshape(-1)[0], (
-            context)
-        np.testing.assert_allclose(np.float32(record["logits"][index]),
-                                   python["logits"].reshape(-1), rtol=0, atol=1e-4,
-                                   err_msg=context)
-        assert record["predicted"][index] == int(np.argmax(python["logits"])), context
+        _assert_image_matches(record, index, python, f"{entry}, image {index}")
         assert record["correct"][index] == (record["predicted"][index]
                                             == int(demo["labels"][index]))
     if not force:  # The check means something only if the gates really decide per image.
@@ -537,17 +540,7 @@ def test_cascade_page_decisions_and_flops_equal_python(cascade_workdir, cascade_
     path = cascade_workdir["data_dir"] / "models" / f"{entry.split('@')[0]}.tflite"
     expected = _python_outputs(path, cascade_workdir["images"], force)
     for index, python in enumerate(expected):
-        context = f"{entry}, image {index}"
-        np.testing.assert_array_equal(np.float32(record["gate"][index]),
-                                      python["gate"].reshape(-1), err_msg=context)
-        np.testing.assert_array_equal(np.float32(record["kept_groups"][index]),
-                                      python["kept_groups"].reshape(-1), err_msg=context)
-        assert np.float32(record["flops"][index]) == python["realized_flops"].reshape(-1)[0], (
-            context)
-        np.testing.assert_allclose(np.float32(record["logits"][index]),
-                                   python["logits"].reshape(-1), rtol=0, atol=1e-4,
-                                   err_msg=context)
-        assert record["predicted"][index] == int(np.argmax(python["logits"])), context
+        _assert_image_matches(record, index, python, f"{entry}, image {index}")
     gate = np.array(record["gate"])
     if entry == "dynamic":  # Both exits, and blocks that vary among the escalated images.
         assert 0 < gate[:, 1].sum() < len(gate), gate[:, 1]

@@ -1,6 +1,5 @@
 """benchmarks/pareto.py's point table: schedule-relative dynamic points resolve per --epochs."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -10,11 +9,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def script():
-    spec = importlib.util.spec_from_file_location("pareto_script", REPO / "benchmarks/pareto.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def script(pareto_script):
+    return pareto_script
 
 
 def test_a_scratch_point_is_gated_for_the_whole_schedule_with_a_half_curriculum(script):

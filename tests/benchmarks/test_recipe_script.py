@@ -1,7 +1,6 @@
 """benchmarks/recipe.py's rows: cumulative levers, --keep chains, configs and the table
 (no training)."""
 
-import importlib.util
 import json
 import os
 import statistics
@@ -17,11 +16,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def script():
-    spec = importlib.util.spec_from_file_location("recipe_script", REPO / "benchmarks/recipe.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def script(recipe_script):
+    return recipe_script
 
 
 def test_rows_accumulate_every_lever_by_default(script):
