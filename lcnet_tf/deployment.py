@@ -72,6 +72,38 @@ class ExportContract:
         return len(parts) > 1 and all(_FOLDED_PART.match(item) for item in parts)
 
 
+def check_decision_values(values, names):
+    """`values` as a list of floats, one per name in `names`, or ValueError naming them."""
+    try:
+        floats = [float(value) for value in np.ravel(np.asarray(values, dtype="float64"))]
+    except (TypeError, ValueError):
+        floats = None
+    if floats is None or len(floats) != len(names) or not all(np.isfinite(floats)):
+        raise ValueError(
+            f"Invalid value for `decisions`: expected {len(names)} finite numbers, one per "
+            f"decision {list(names)}. Received: decisions={values!r}"
+        )
+    return floats
+
+
+def check_decision_tensor(decisions, names):
+    """`decisions` as a float32 (D,) tensor for `names`, or ValueError (static shape)."""
+    if not names:
+        raise ValueError(
+            "Invalid value for `decisions`: this model has no run-time decision (no block "
+            "gate and not a cascade), so nothing can move its cost. Received: decisions="
+            f"{decisions!r}"
+        )
+    tensor = ops.reshape(ops.cast(decisions, "float32"), (-1,))
+    size = tensor.shape[0]
+    if size is not None and size != len(names):
+        raise ValueError(
+            f"Invalid value for `decisions`: expected shape ({len(names)},), one value per "
+            f"decision {list(names)}. Received: shape {tuple(ops.shape(decisions))}"
+        )
+    return tensor
+
+
 def export_contract(model):
     """The `ExportContract` of a built `GatedResNet`."""
     if_ops, dense, scopes = 0, 0, set()
@@ -131,7 +163,8 @@ def affine_from_bn(bn):
     return mult, bn.beta - bn.moving_mean * mult
 
 
-def gated_block(block, x, pooled, shortcut, ones, force_open, input_nonnegative):
+def gated_block(block, x, pooled, shortcut, ones, force_open, input_nonnegative,
+                decision_offset=None):
     """One `GatedResidualBlock` with gates on the deployment graph; `(outputs, info)`.
 
     The main graph holds only the gate network and the IF predicate; everything a skipped
@@ -143,7 +176,8 @@ def gated_block(block, x, pooled, shortcut, ones, force_open, input_nonnegative)
     """
     keep, raw_scale, keep_prob = None, None, ones
     if block.block_gate_layer is not None:
-        keep, raw_scale, keep_prob = block.block_gate_layer.decide(pooled, force_open=force_open)
+        keep, raw_scale, keep_prob = block.block_gate_layer.decide(
+            pooled, force_open=force_open, decision_offset=decision_offset)
 
     # Constants the branches return are made inside them: a constant captured from
     # outside becomes one more IF input, resized and re-bound on every invoke.

@@ -23,6 +23,7 @@ LAYERS = {
     "lcnet_tf.compat": (0, "ops"),  # the private TF/Keras APIs we use, with their reasons
     "lcnet_tf.deployment": (0, "ops"),  # the batch-1 IF graph and its export contract
     "lcnet_tf.pareto": (0, "pareto"),  # accuracy-cost frontiers over plain records (NumPy)
+    "lcnet_tf.budget_table": (0, "ops"),  # the knob file's table and its one lookup rule
     # Keras layers that own weights and call the ops.
     "lcnet_tf.layers": (1, "layers"),
     "lcnet_tf.gate_control": (1, "layers"),  # gate overrides over any model's gate layers

@@ -1,5 +1,10 @@
 """TFLite export of gated ResNets (IF branches that skip work) and its latency benchmark."""
 
+from lcnet_tf.budget_table import (  # the knob file's table, re-exported
+    KNOB_SIGNATURE_KEY,
+    BudgetTable,
+    BudgetTableError,
+)
 from lcnet_tf.export.tflite_export import (
     FORCE_INPUT,
     IMAGE_INPUT,
@@ -7,11 +12,13 @@ from lcnet_tf.export.tflite_export import (
     QUANTIZATIONS,
     SIGNATURE_KEY,
     ExportError,
+    add_budget_knob,
     check_tflite,
     expected_if_ops,
     export_saved_model,
     gate_dense_layer_count,
     load_keras_model,
+    read_budget_table,
     to_tflite,
 )
 from lcnet_tf.export.tflite_inspect import (
@@ -22,6 +29,9 @@ from lcnet_tf.export.tflite_inspect import (
 )
 
 __all__ = [
+    "KNOB_SIGNATURE_KEY",
+    "BudgetTable",
+    "BudgetTableError",
     "FORCE_INPUT",
     "IMAGE_INPUT",
     "OUTPUT_NAMES",
@@ -34,7 +44,9 @@ __all__ = [
     "expected_if_ops",
     "gate_dense_layer_count",
     "export_saved_model",
+    "add_budget_knob",
     "load_keras_model",
+    "read_budget_table",
     "read_tflite_bytes",
     "summarize_tflite",
     "to_tflite",

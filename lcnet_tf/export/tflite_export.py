@@ -6,6 +6,7 @@ convolutions (static weight slices) sit behind their own IF. See
 docs/tflite_signature.md for the signature an app relies on.
 """
 
+import copy
 import os
 import subprocess
 import sys
@@ -20,6 +21,13 @@ from ai_edge_litert.tools import flatbuffer_utils
 
 import lcnet_tf.compat as compat
 import lcnet_tf.models  # noqa: F401  (registers the lcnet_tf layers and models with Keras)
+from lcnet_tf.budget_table import (
+    DECISIONS_INPUT,
+    KNOB_SIGNATURE_KEY,
+    METADATA_NAME,
+    BudgetTable,
+    BudgetTableError,
+)
 from lcnet_tf.export import int8_boundaries
 from lcnet_tf.export.tflite_inspect import TFLiteModelError, read_tflite_bytes, summarize_tflite
 from lcnet_tf.gate_control import gate_layers
@@ -111,12 +119,12 @@ def _check_model(model):
         )
 
 
-def _serving_fn(model, force_dtype="float32"):
-    def serve(image, force_gates_open):
+def _serving_fn(model, knob=False):
+    def run(image, force_gates_open, decisions=None):
         force = tf.reshape(force_gates_open, [-1])[0] > 0.5
         logits, info = model(
             image, training=False, return_gate_info=True, force_gates_open=force,
-            deployment=True,
+            deployment=True, decisions=decisions,
         )
         return {
             "logits": logits,
@@ -125,27 +133,37 @@ def _serving_fn(model, force_dtype="float32"):
             "realized_flops": info["realized_flops"],
         }
 
+    if knob:
+        def serve_with_decisions(image, force_gates_open, decisions):
+            return run(image, force_gates_open, decisions)
+
+        return serve_with_decisions
+
+    def serve(image, force_gates_open):
+        return run(image, force_gates_open)
+
     return serve
 
 
-def export_saved_model(model, directory, *, input_dtype="float32"):
+def export_saved_model(model, directory, *, input_dtype="float32", knob=False):
     """Writes the batch-1 serving graph of `model` as a SavedModel (signature "serve").
 
     Inputs: `image` (1, H, W, 3) `input_dtype` pixels in 0-255 and
-    `force_gates_open` (1,) float32 (> 0.5 forces every gate open).
+    `force_gates_open` (1,) float32 (> 0.5 forces every gate open); with `knob=True` also
+    `decisions` (D,) float32, the model's decision values (`model.decision_names()`).
     """
     _check_model(model)
     size = model.image_size
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint(
-        SIGNATURE_KEY,
-        _serving_fn(model),
-        input_signature=[
-            tf.TensorSpec([1, size, size, 3], input_dtype, name=IMAGE_INPUT),
-            tf.TensorSpec([1], tf.float32, name=FORCE_INPUT),
-        ],
-    )
+    signature = [
+        tf.TensorSpec([1, size, size, 3], input_dtype, name=IMAGE_INPUT),
+        tf.TensorSpec([1], tf.float32, name=FORCE_INPUT),
+    ]
+    if knob:
+        signature.append(tf.TensorSpec([len(model.decision_names())], tf.float32,
+                                       name=DECISIONS_INPUT))
+    archive.add_endpoint(SIGNATURE_KEY, _serving_fn(model, knob), input_signature=signature)
     archive.write_out(os.fspath(directory), verbose=False)
 
 
@@ -154,12 +172,14 @@ def export_saved_model(model, directory, *, input_dtype="float32"):
 POOLED_RANGE_IMAGES = 256
 
 
-def _representative_dataset(representative_data, image_size, input_dtype):
+def _representative_dataset(representative_data, image_size, input_dtype, decisions=None):
     """Yields signature inputs, forcing the gates open on every other image.
 
     With gates forced open half of the time every IF branch is calibrated
     (a branch never run in calibration would stay float32), while the other
-    half calibrates the activation ranges of images as deployed.
+    half calibrates the activation ranges of images as deployed. A knob file's
+    `decisions` input cycles through `decisions` (the table's rows), so every
+    op it feeds is calibrated over the whole knob range.
     """
 
     def images():
@@ -181,10 +201,14 @@ def _representative_dataset(representative_data, image_size, input_dtype):
         count = 0
         for count, image in enumerate(images(), start=1):  # noqa: B007
             force = np.array([float(count % 2)], np.float32)
-            yield {
+            feed = {
                 IMAGE_INPUT: image[None].astype(input_dtype),
                 FORCE_INPUT: force,
             }
+            if decisions is not None:
+                feed[DECISIONS_INPUT] = np.asarray(decisions[(count // 2) % len(decisions)],
+                                                   np.float32)
+            yield feed
         if count < 2:
             raise ExportError(
                 "Invalid value for `representative_data`: int8 calibration needs at least 2 "
@@ -271,7 +295,8 @@ def _text(value):
 
 
 def to_tflite(model, path=None, *, quantize="none", representative_data=None,
-              input_dtype="float32", check=True, int8_if_boundaries=None, force_input=False):
+              input_dtype="float32", check=True, int8_if_boundaries=None, force_input=False,
+              budget_table=None):
     """Converts a GatedResNet (or a `Cascade` of them) to a builtins-only TFLite model that
     skips gated work.
 
@@ -310,6 +335,12 @@ def to_tflite(model, path=None, *, quantize="none", representative_data=None,
         force_input: keep the `force_gates_open` input (benchmarks of all-open
             latency, debugging). False (default): the image is the only input
             and the gates always decide (`remove_force_input`).
+        budget_table: a `lcnet_tf.budget_table.BudgetTable` of this model (from
+            `lcnet_tf.training.budget_table`): writes a *knob file*, whose cost the app
+            turns at run time: "serve" stays as above (the model's decisions when
+            exported), a second signature "serve_budget" also takes `decisions` (D,)
+            float32, and the table rides along as TFLite metadata
+            (docs/tflite_signature.md, "Budget knob files"; `read_budget_table`).
 
     Returns:
         The TFLite model bytes.
@@ -372,9 +403,12 @@ def to_tflite(model, path=None, *, quantize="none", representative_data=None,
         parent = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(parent):
             raise ExportError(f"Invalid value for `path`: directory {parent!r} does not exist.")
+    knob = budget_table is not None
+    if knob:
+        _check_budget_table(model, budget_table)
 
     with tempfile.TemporaryDirectory(prefix="lcnet_export_") as directory:
-        export_saved_model(model, directory, input_dtype=input_dtype)
+        export_saved_model(model, directory, input_dtype=input_dtype, knob=knob)
         converter = tf.lite.TFLiteConverter.from_saved_model(
             directory, signature_keys=[SIGNATURE_KEY]
         )
@@ -389,7 +423,9 @@ def to_tflite(model, path=None, *, quantize="none", representative_data=None,
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             calibration = _representative_dataset(
-                representative_data, model.image_size, input_dtype
+                representative_data, model.image_size, input_dtype,
+                [row.decisions for row in (*budget_table.rows, budget_table.default)]
+                if knob else None,
             )
 
             def recording_calibration():  # Keeps the first inputs to calibrate pooled ranges.
@@ -432,10 +468,146 @@ def to_tflite(model, path=None, *, quantize="none", representative_data=None,
         content = remove_force_input(content)
     if check:
         check_tflite(content, model, quantize=quantize)
+    if knob:
+        content = add_budget_knob(content, budget_table)
+        if check:
+            _check_knob(content, budget_table, quantize)
     if path is not None:
         with open(path, "wb") as file:
             file.write(content)
     return content
+
+
+def _check_budget_table(model, table):
+    if not isinstance(table, BudgetTable):
+        raise ExportError(
+            "Invalid value for `budget_table`: expected a lcnet_tf.budget_table.BudgetTable "
+            "(from lcnet_tf.training.budget_table(model, images, budgets)). Received: "
+            f"{type(table).__name__}")
+    names = tuple(model.decision_names())
+    if not names:
+        raise ExportError(
+            "Invalid value for `budget_table`: this model has no run-time decision (no block "
+            "gate and not a cascade): nothing for a knob to move.")
+    if tuple(table.decision_names) != names:
+        raise ExportError(
+            "Invalid value for `budget_table`: it was made for the decisions "
+            f"{list(table.decision_names)}, this model has {list(names)}. Make the table "
+            "from this model (lcnet_tf.training.budget_table).")
+    current = model.decision_values()
+    if not np.allclose(current, table.default.decisions, rtol=0, atol=1e-6):
+        raise ExportError(
+            "Invalid value for `budget_table`: its default row holds the decisions "
+            f"{list(table.default.decisions)}, the model now has {current}: the file's "
+            "image-only signature would not match its table. Make the table from the model "
+            "as it is exported.")
+
+
+def add_budget_knob(content, table):
+    """Turns a converted file whose signature "serve" takes `decisions` into a knob file.
+
+    The main subgraph is copied into signature "serve_budget" (inputs `image`,
+    `decisions`); in "serve" (kept as subgraph 0, what signature-less callers run)
+    `decisions` becomes a constant holding the table's default decisions and leaves the
+    inputs, so "serve" is exactly a plain file's signature. Both entry subgraphs share
+    every weight buffer and every IF branch subgraph. The table is written as the
+    metadata entry "lcnet_budget_table".
+    """
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
+    signature = next(s for s in model.signatureDefs if _text(s.signatureKey) == SIGNATURE_KEY)
+    entries = [entry for entry in signature.inputs if _text(entry.name) == DECISIONS_INPUT]
+    if not entries:
+        raise ExportError(f"The converted graph has no {DECISIONS_INPUT!r} input to make a "
+                          "knob file from.")
+    main = model.subgraphs[signature.subgraphIndex]
+    index = int(entries[0].tensorIndex)
+    if main.tensors[index].type != tflite_schema.TensorType.FLOAT32:
+        raise ExportError(f"The {DECISIONS_INPUT!r} input was converted to tensor type "
+                          f"{main.tensors[index].type}, expected float32.")
+    knob = copy.deepcopy(main)
+    model.subgraphs.append(knob)
+    knob_signature = copy.deepcopy(signature)
+    knob_signature.signatureKey = KNOB_SIGNATURE_KEY
+    knob_signature.subgraphIndex = len(model.subgraphs) - 1
+    model.signatureDefs.append(knob_signature)
+
+    model.buffers.append(_buffer(np.asarray(table.default.decisions, np.float32).tobytes()))
+    main.tensors[index].buffer = len(model.buffers) - 1
+    main.inputs = np.array([t for t in main.inputs if t != index], dtype=np.int32)
+    signature.inputs = [entry for entry in signature.inputs if entry.tensorIndex != index]
+
+    model.buffers.append(_buffer(table.to_bytes()))
+    metadata = tflite_schema.MetadataT()
+    metadata.name = METADATA_NAME
+    metadata.buffer = len(model.buffers) - 1
+    model.metadata = [*(model.metadata or []), metadata]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def _buffer(data):
+    buffer = tflite_schema.BufferT()
+    buffer.data = np.frombuffer(data, dtype=np.uint8)
+    return buffer
+
+
+def read_budget_table(source):
+    """The budget table of a knob file (`to_tflite(..., budget_table=...)`).
+
+    Args:
+        source: a `.tflite` path or its bytes.
+
+    Returns:
+        The `lcnet_tf.budget_table.BudgetTable` (`lookup(budget)` gives the decisions for
+        the file's "serve_budget" signature).
+
+    Raises:
+        TFLiteModelError: unreadable file.
+        BudgetTableError: the file has no budget table (not a knob file), or a malformed one.
+
+    Example:
+        >>> table = read_budget_table("knob.tflite")
+        >>> runner = Interpreter("knob.tflite").get_signature_runner("serve_budget")
+        >>> runner(image=image, decisions=np.float32(table.lookup(0.4).decisions))
+    """
+    content = source if isinstance(source, bytes | bytearray) else read_tflite_bytes(source)
+    where = "<bytes>" if isinstance(source, bytes | bytearray) else repr(os.fspath(source))
+    try:
+        graph = tflite_schema.Model.GetRootAs(content, 0)
+        for index in range(graph.MetadataLength()):
+            metadata = graph.Metadata(index)
+            if (metadata.Name() or b"").decode("utf-8", "replace") == METADATA_NAME:
+                buffer = graph.Buffers(metadata.Buffer())
+                data = buffer.DataAsNumpy()
+                if isinstance(data, np.ndarray) and data.size:
+                    raw = data.tobytes()
+                else:  # Large models keep buffers after the flatbuffer: offset and size.
+                    raw = bytes(content[buffer.Offset():buffer.Offset() + buffer.Size()])
+                return BudgetTable.from_bytes(raw)
+    except BudgetTableError:
+        raise
+    except Exception as error:
+        raise TFLiteModelError(f"Cannot read the metadata of {where}: {error}") from error
+    raise BudgetTableError(
+        f"{where} is not a knob file: it has no {METADATA_NAME!r} metadata entry. Export it "
+        "with lcnet_tf.export.to_tflite(model, path, budget_table=table).")
+
+
+def _check_knob(content, table, quantize):
+    """A knob file's signatures: "serve" image-only, "serve_budget" with `decisions`."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    if quantize == "int8":
+        _check_loads(content)
+    signatures = Interpreter(model_content=content, num_threads=1).get_signature_list()
+    inputs = {key: sorted(value["inputs"]) for key, value in signatures.items()}
+    expected = {SIGNATURE_KEY: [IMAGE_INPUT], KNOB_SIGNATURE_KEY: [DECISIONS_INPUT, IMAGE_INPUT]}
+    for key in expected:
+        if key in inputs:
+            inputs[key] = [name for name in inputs[key] if name != FORCE_INPUT]
+    if inputs != expected:
+        raise ExportError(f"The knob file's signatures are {inputs}, expected {expected}.")
+    if read_budget_table(bytes(content)) != table:
+        raise ExportError("The knob file's table does not read back as written.")
 
 
 def check_tflite(content, model, *, quantize="none"):

@@ -107,7 +107,9 @@ class BlockGate(keras.layers.Layer):
             shape=(), initializer="zeros", trainable=False, name="decision_offset"
         )
 
-    def call(self, pooled, training=None, force_open=None):
+    def call(self, pooled, training=None, force_open=None, decision_offset=None):
+        """Gate outputs; `decision_offset` (a scalar tensor) replaces the stored
+        `decision_offset` in the inference decision (the budget knob's run-time input)."""
         hidden = self.hidden(pooled)
         keep_logit = ops.squeeze(self.keep_logit_dense(hidden), -1)
         scale = gate_ops.block_scale(ops.squeeze(self.scale_dense(hidden), -1))
@@ -124,14 +126,19 @@ class BlockGate(keras.layers.Layer):
                 )
             gate = gate_ops.straight_through_gate(keep_logit, noise, self.temperature)
         else:
-            gate = gate_ops.hard_threshold(keep_logit + self.decision_offset)
+            gate = gate_ops.hard_threshold(keep_logit + self._offset(decision_offset))
         if force_open is not None:
             gate = ops.maximum(gate, ops.cast(force_open, gate.dtype))
         if self.plain_open_path:
             scale = gate_ops.plain_when_open(scale, 1.0, self.override, force_open)
         return {"keep_logit": keep_logit, "keep_prob": keep_prob, "gate": gate, "scale": scale}
 
-    def decide(self, pooled, force_open=None):
+    def _offset(self, decision_offset):
+        if decision_offset is None:
+            return self.decision_offset
+        return ops.cast(ops.reshape(decision_offset, ()), self.compute_dtype)
+
+    def decide(self, pooled, force_open=None, decision_offset=None):
         """Inference decision for a batch of one, in as few ops as possible.
 
         Used by the batch-1 (TFLite) path of `GatedResidualBlock`: the keep
@@ -144,6 +151,8 @@ class BlockGate(keras.layers.Layer):
         Args:
             pooled: (1, channels) pooled block input.
             force_open: optional scalar bool tensor; true forces the gate open.
+            decision_offset: optional scalar tensor used instead of the stored
+                `decision_offset` (the knob signature's input).
 
         Returns:
             `(keep, raw_scale, keep_prob)`: a scalar bool tensor, a (1, 1) tensor (0,
@@ -157,8 +166,9 @@ class BlockGate(keras.layers.Layer):
             kernel = ops.concatenate(
                 [self.keep_logit_dense.kernel, self.scale_dense.kernel], axis=1
             )
+            offset = self._offset(decision_offset)
             bias = ops.concatenate(
-                [self.keep_logit_dense.bias + self.decision_offset, self.scale_dense.bias], axis=0
+                [self.keep_logit_dense.bias + offset, self.scale_dense.bias], axis=0
             )
             logits = ops.matmul(hidden, kernel) + bias
             if self.override is not None:
@@ -167,13 +177,13 @@ class BlockGate(keras.layers.Layer):
                 keep = logits[0, 0] > 0.0
             if force_open is not None:
                 keep = ops.logical_or(keep, ops.cast(force_open, "bool"))
-            keep_prob = ops.sigmoid(logits[:, 0] - self.decision_offset)
+            keep_prob = ops.sigmoid(logits[:, 0] - offset)
             raw_scale = logits[:, 1:2]
             if self.plain_open_path:  # block_scale(0) = 1
                 raw_scale = gate_ops.plain_when_open(raw_scale, 0.0, self.override, force_open)
             return keep, raw_scale, keep_prob
 
-    def compute_output_spec(self, pooled, training=None, force_open=None):
+    def compute_output_spec(self, pooled, training=None, force_open=None, decision_offset=None):
         spec = keras.KerasTensor((pooled.shape[0],), dtype=self.compute_dtype)
         return {"keep_logit": spec, "keep_prob": spec, "gate": spec, "scale": spec}
 

@@ -330,7 +330,7 @@ class GatedResidualBlock(keras.layers.Layer):
         return hidden
 
     def call(self, inputs, training=None, force_open=None, deployment=False,
-             input_nonnegative=False):
+             input_nonnegative=False, decision_offset=None):
         """Returns `(outputs, info)`.
 
         `info` holds per-image tensors, the same four in every mode (no None, so
@@ -345,6 +345,8 @@ class GatedResidualBlock(keras.layers.Layer):
         one image, decisions as `cond`s that become TFLite IF ops);
         `input_nonnegative=True` there promises a ReLU output as input (a skipped block
         then returns its parameter-free shortcut without a ReLU).
+        `decision_offset`, a scalar tensor, replaces the block gate's stored offset (the
+        budget knob's run-time input; `BlockGate.call`).
         """
         x = inputs
         if deployment:
@@ -364,12 +366,13 @@ class GatedResidualBlock(keras.layers.Layer):
         gated = self.gate_pool is not None
         if gated and deployment:
             return deployment_graph.gated_block(self, x, pooled, shortcut, ones, force_open,
-                                                input_nonnegative)
+                                                input_nonnegative, decision_offset)
 
         block_out = None
         if self.block_gate_layer is not None:
             block_out = self.block_gate_layer(pooled, training=gate_training,
-                                              force_open=force_open)
+                                              force_open=force_open,
+                                              decision_offset=decision_offset)
         channel_multiplier = None
         kept_groups = no_groups
         if self.channel_gate_layer is not None:

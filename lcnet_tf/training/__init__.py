@@ -1,6 +1,7 @@
 """Training to a FLOPs budget: configs, the whole procedure, calibration, reports, strategies."""
 
 from lcnet_tf.training.calibration import (
+    budget_table,
     calibrate,
     calibrate_budget,
     check_budget,
@@ -24,6 +25,7 @@ __all__ = [
     "STRATEGIES",
     "TRAIN_PRESETS",
     "TrainConfig",
+    "budget_table",
     "calibrate",
     "calibrate_budget",
     "check_budget",

@@ -362,3 +362,82 @@ def calibrate(model, dataset, budget, *, tolerance=0.002, reference_flops=None,
     return {"budget": float(budget), "reference_flops": int(reference),
             "flops_ratio": record["mean_flops"] / reference, "num_images": int(num_images),
             **record}
+
+
+# The budget knob's table ------------------------------------------------------------------
+DEFAULT_TABLE_ROWS = 9
+
+
+def budget_table(model, dataset, budgets=None, *, tolerance=0.002, reference_flops=None,
+                 predictions=None):
+    """Calibrates `model` to every budget of a grid: the table a knob file carries.
+
+    Each row is what `calibrate(model, dataset, budget)` finds (the decision values and the
+    mean FLOPs they realized on `dataset`); the default row is the model's own decisions
+    when called, which are restored afterwards (the model is left as it was).
+
+    Args:
+        model: a `GatedResNet` with block gates, or a `Cascade`.
+        dataset: un-augmented training images, as `calibrate` takes them (may be None for a
+            cascade when `predictions` is given).
+        budgets: budgets (fractions of `reference_flops`) in the model's reachable range;
+            None: 9 evenly spaced over that range on these images.
+        tolerance, reference_flops, predictions: as in `calibrate`.
+
+    Returns:
+        A `lcnet_tf.budget_table.BudgetTable`.
+
+    Raises:
+        ValueError: a budget outside the reachable range (named), fewer than 2 distinct
+            budgets, or a model without run-time decisions.
+
+    Example:
+        >>> table = budget_table(model, calibration_images, budgets=[0.3, 0.4, 0.6])
+        >>> lcnet_tf.export.to_tflite(model, "knob.tflite", budget_table=table)
+    """
+    from lcnet_tf.budget_table import BudgetRow, BudgetTable
+
+    names = model.decision_names()
+    if not names:
+        raise ValueError(
+            "Invalid value for `model`: expected a Cascade or a network with block gates "
+            "(gating 'layer' or 'lc'); a budget table needs run-time decisions. Received: "
+            f"model {model.name!r} with gating={getattr(model, 'gating', None)!r}")
+    reference = float(reference_flops or model.reference_flops)
+    saved = model.decision_values()
+    batches = None
+    if isinstance(model, Cascade):
+        if predictions is None:
+            predictions = stage_predictions(model, dataset)
+        num_images = len(predictions.probabilities[0])
+        _, _, realized = simulate_cascade(predictions, model.thresholds, model.confidence,
+                                          model.ensemble)
+        default_flops = float(realized.mean())
+        low = float(np.mean(predictions.flops[0])) / reference
+        high = float(sum(np.mean(flops) for flops in predictions.flops)) / reference
+    else:
+        batches = [keras.ops.convert_to_tensor(batch) for batch in image_batches(dataset)]
+        num_images = int(sum(int(batch.shape[0]) for batch in batches))
+        default_flops = mean_flops_ratio(model, batches) * float(model.cost.backbone)
+        low, high = (flops / reference for flops in model.flops_range())
+    if budgets is None:
+        budgets = np.linspace(np.ceil(low * 1000) / 1000, np.floor(high * 1000) / 1000,
+                              DEFAULT_TABLE_ROWS)
+    budgets = sorted({round(float(budget), 12) for budget in np.ravel(budgets)})
+    if len(budgets) < 2:
+        raise ValueError(
+            "Invalid value for `budgets`: expected at least 2 distinct budgets (a knob needs "
+            f"a range). Received: budgets={budgets!r}")
+    rows = []
+    try:
+        for budget in budgets:
+            record = calibrate(model, batches if batches is not None else dataset, budget,
+                               tolerance=tolerance, reference_flops=reference,
+                               predictions=predictions)
+            rows.append(BudgetRow(float(budget), tuple(model.decision_values()),
+                                  float(record["mean_flops"])))
+    finally:
+        model.set_decision_values(saved)
+    default = BudgetRow(default_flops / reference, tuple(saved), default_flops)
+    return BudgetTable(decision_names=tuple(names), reference_flops=int(reference),
+                       rows=tuple(rows), default=default, num_images=num_images)

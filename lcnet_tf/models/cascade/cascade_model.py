@@ -122,6 +122,42 @@ class Cascade(keras.Model):
         """Replaces the escalation thresholds (checked as in the constructor)."""
         self.thresholds = self._checked_thresholds(thresholds)
 
+    # Run-time decisions (the budget knob) -------------------------------------------------
+    def decision_names(self):
+        """Names of the run-time decision values (`call(..., decisions=)`, the budget knob
+        signature's input; docs/tflite_signature.md): the exit thresholds
+        `threshold_0..threshold_{S-2}`, then `"<stage>.offset"` for every stage with block
+        gates (its own gate offset)."""
+        names = [f"threshold_{index}" for index in range(len(self.stages) - 1)]
+        for stage in self.stages:
+            names += [f"{stage.name}.{name}" for name in stage.decision_names()]
+        return names
+
+    def decision_values(self):
+        """The stored decision values in `decision_names()` order."""
+        values = list(self.thresholds)
+        for stage in self.stages:
+            values += stage.decision_values()
+        return [float(value) for value in values]
+
+    def set_decision_values(self, values):
+        """Stores decision values (`decision_names()` order): thresholds and stage offsets."""
+        values = deployment_graph.check_decision_values(values, self.decision_names())
+        count = len(self.stages) - 1
+        self.set_thresholds(values[:count])
+        for stage, own in zip(self.stages, self._split_stage_decisions(values), strict=True):
+            if own is not None:
+                stage.set_decision_values(own)
+
+    def _split_stage_decisions(self, values):
+        """Each stage's slice of `values` (a list or a tensor), None for a stage without."""
+        start, parts = len(self.stages) - 1, []
+        for stage in self.stages:
+            count = len(stage.decision_names())
+            parts.append(values[start:start + count] if count else None)
+            start += count
+        return parts
+
     # Cost -------------------------------------------------------------------------------------
     @property
     def stage_flops(self):
@@ -152,7 +188,7 @@ class Cascade(keras.Model):
 
     # Forward ----------------------------------------------------------------------------------
     def call(self, inputs, training=None, return_gate_info=False, force_gates_open=None,
-             deployment=False):
+             deployment=False, decisions=None):
         """Log-probabilities, and with `return_gate_info` which stages ran and the FLOPs.
 
         Args:
@@ -165,21 +201,32 @@ class Cascade(keras.Model):
                 run), as `decision_units()` names them.
             force_gates_open: run every stage on every image (and open the stages' gates).
             deployment: the batch-1 graph (see the module docstring).
+            decisions: a (D,) tensor of decision values (`decision_names()`: thresholds,
+                then gated stages' offsets) used instead of the stored ones (the budget
+                knob's run-time input).
         """
+        thresholds, stage_decisions = self.thresholds, [None] * len(self.stages)
+        if decisions is not None:
+            decisions = deployment_graph.check_decision_tensor(decisions, self.decision_names())
+            thresholds = [decisions[index] for index in range(len(self.stages) - 1)]
+            stage_decisions = self._split_stage_decisions(decisions)
         if deployment:
             deployment_graph.check_deployment_call(inputs, training)
-            log_probs, ran, kept, realized = self._deployment(inputs, force_gates_open)
+            log_probs, ran, kept, realized = self._deployment(inputs, force_gates_open,
+                                                              thresholds, stage_decisions)
         else:
-            log_probs, ran, kept, realized = self._batched(inputs, training, force_gates_open)
+            log_probs, ran, kept, realized = self._batched(inputs, training, force_gates_open,
+                                                           thresholds, stage_decisions)
         if not return_gate_info:
             return log_probs
         return log_probs, {"gate": ran, "keep_prob": ran, "kept_groups": kept,  # keep_prob: hard
                            "realized_flops": realized}
 
-    def _stage(self, index, inputs, training, force, deployment=False):
+    def _stage(self, index, inputs, training, force, deployment=False, decisions=None):
         """Stage `index`'s probabilities and its gate info (None for a static stage)."""
         logits, info = self.stages[index](inputs, training=training, return_gate_info=True,
-                                          force_gates_open=force, deployment=deployment)
+                                          force_gates_open=force, deployment=deployment,
+                                          decisions=decisions)
         info = info if self.cost.block_slices[index] is not None else None
         return ops.softmax(logits, axis=-1), info
 
@@ -195,21 +242,22 @@ class Cascade(keras.Model):
             kept.append(ops.cast(info["kept_groups"], "float32") * mask)
         return ops.concatenate(gates, axis=1), ops.concatenate(kept, axis=1)
 
-    def _batched(self, inputs, training, force):
-        outputs = [self._stage(index, inputs, training, force)
+    def _batched(self, inputs, training, force, thresholds, stage_decisions):
+        outputs = [self._stage(index, inputs, training, force, decisions=stage_decisions[index])
                    for index in range(len(self.stages))]
         prediction, ran = cascade_ops.cascade_decisions(
-            [probabilities for probabilities, _ in outputs], self.thresholds, self.confidence,
+            [probabilities for probabilities, _ in outputs], thresholds, self.confidence,
             self.ensemble, force)
         gate, kept = self._units(ran, [info for _, info in outputs])
         return cascade_ops.log_probabilities(prediction), gate, kept, self.cost.realized(
             gate, kept)
 
-    def _deployment(self, inputs, force):
+    def _deployment(self, inputs, force, thresholds, stage_decisions):
         stages = len(self.stages)
 
         def from_stage(index, prediction, infos):
-            probabilities, info = self._stage(index, inputs, False, force, deployment=True)
+            probabilities, info = self._stage(index, inputs, False, force, deployment=True,
+                                              decisions=stage_decisions[index])
             prediction = cascade_ops.combined_probabilities(prediction, probabilities, index,
                                                             self.ensemble)
             infos = [*infos, info]
@@ -226,7 +274,7 @@ class Cascade(keras.Model):
             if index == stages - 1:
                 return stop()
             confidence = cascade_ops.prediction_confidence(prediction, self.confidence)
-            go_on = ops.less(confidence, self.thresholds[index])[0]
+            go_on = ops.less(confidence, thresholds[index])[0]
             if force is not None:
                 go_on = ops.logical_or(go_on, ops.cast(force, "bool"))
             return ops.cond(go_on, lambda: from_stage(index + 1, prediction, infos), stop)

@@ -324,6 +324,38 @@ class GatedResNet(keras.Model):
         return [(block.name, "block", bool(block.block_gate or block.channel_groups))
                 for block in self.blocks]
 
+    def _block_gates(self):
+        return [block.block_gate_layer for block in self.blocks
+                if getattr(block, "block_gate_layer", None) is not None]
+
+    def decision_names(self):
+        """Names of the run-time decision values (`call(..., decisions=)`, the budget knob
+        signature's input; docs/tflite_signature.md): `["offset"]`, the one offset added
+        to every block gate's keep logit, with block gates; `[]` without (nothing moves
+        the cost at run time)."""
+        return ["offset"] if self._block_gates() else []
+
+    def decision_values(self):
+        """The stored decision values, in `decision_names()` order (what `calibrate`
+        wrote: one offset shared by every block gate)."""
+        gates = self._block_gates()
+        if not gates:
+            return []
+        offsets = {float(ops.convert_to_numpy(gate.decision_offset)) for gate in gates}
+        if len(offsets) > 1:
+            raise ValueError(
+                f"The block gates of {self.name!r} hold different decision offsets "
+                f"{sorted(offsets)}; a budget knob needs the one shared offset `calibrate` "
+                "writes. Calibrate the model (lcnet_tf.training.calibrate) first."
+            )
+        return [offsets.pop()]
+
+    def set_decision_values(self, values):
+        """Stores decision values (`decision_names()` order) in the model's gates."""
+        values = deployment_graph.check_decision_values(values, self.decision_names())
+        for gate in self._block_gates():
+            gate.decision_offset.assign(values[0])
+
     # Every block reads a ReLU output (the stem's or the previous block's).
     _block_inputs_nonnegative = True
 
@@ -375,15 +407,21 @@ class GatedResNet(keras.Model):
         return (x - ops.convert_to_tensor(mean)) / ops.convert_to_tensor(std)
 
     def call(self, inputs, training=None, return_gate_info=False, force_gates_open=None,
-             deployment=False):
+             deployment=False, decisions=None):
         """Logits, and with `return_gate_info` the per-image decisions and realized FLOPs.
 
         `deployment=True` runs the deployment graph (`lcnet_tf.deployment`), as the TFLite
         export does: inference on one image (static batch 1), each gate a `cond` (an IF op
         in TFLite), the same function as the batched path. Otherwise every mode, any batch
         size, computes the whole network and multiplies by the decisions.
+        `decisions`: a (D,) tensor of decision values (`decision_names()`) used instead of
+        the stored ones, for every image (the budget knob's run-time input).
         """
         inputs = self._check_inputs(inputs)
+        offset = None
+        if decisions is not None:
+            decisions = deployment_graph.check_decision_tensor(decisions, self.decision_names())
+            offset = decisions[0]
         if deployment:
             deployment_graph.check_deployment_call(inputs, training)
         x = self._normalize(ops.cast(inputs, "float32"), deployment)
@@ -393,7 +431,8 @@ class GatedResNet(keras.Model):
         for block in self.blocks:
             x, info = block(x, training=training, force_open=force_gates_open,
                             deployment=deployment,
-                            input_nonnegative=deployment and self._block_inputs_nonnegative)
+                            input_nonnegative=deployment and self._block_inputs_nonnegative,
+                            decision_offset=offset)
             infos.append(info)
         logits = self.classifier(self.head_pool(x))
         if not return_gate_info:
