@@ -50,6 +50,38 @@ def set_calibrate_only(converter):
     return converter
 
 
+class SignatureInvoker:
+    """Sets the inputs, invokes and reads the outputs of one signature of a LiteRT
+    interpreter as separate steps (`invoke` alone can be timed).
+
+    Why: `SignatureRunner.__call__` resizes, allocates, sets inputs, invokes and copies the
+    outputs in one call, and `Interpreter.set_tensor`/`invoke` act on subgraph 0 only; a
+    knob file's "serve_budget" signature is another subgraph, and its latency must be
+    measured as the "serve" signature's is (the invoke alone). Uses the runner's
+    `_interpreter_wrapper`, `_subgraph_index`, `_inputs` and `_outputs`.
+    """
+
+    def __init__(self, runner):
+        self._wrapper = runner._interpreter_wrapper
+        self._subgraph = runner._subgraph_index
+        self._inputs = dict(runner._inputs)
+        self._outputs = list(runner._outputs)
+        self._wrapper.AllocateTensors(self._subgraph)
+
+    def set_input(self, name, value):
+        self._wrapper.SetTensor(self._inputs[name], value, self._subgraph)
+
+    def invoke(self):
+        self._wrapper.Invoke(self._subgraph)
+
+    def outputs(self):
+        return {name: self._wrapper.GetTensor(index, self._subgraph).copy()
+                for name, index in self._outputs}
+
+
+SIGNATURE_RUNNER_ATTRIBUTES = ("_interpreter_wrapper", "_subgraph_index", "_inputs", "_outputs")
+
+
 def check_private_apis():
     """Raises RuntimeError naming every private API that is missing or changed."""
     problems = []
@@ -67,5 +99,10 @@ def check_private_apis():
             problems.append("mlir_quantize lost its `denylisted_nodes` argument")
     except (ImportError, AttributeError) as error:
         problems.append(f"tensorflow.lite.python.convert.mlir_quantize: {error}")
+    from ai_edge_litert.interpreter import SignatureRunner
+
+    source = inspect.getsource(SignatureRunner.__init__)
+    problems += [f"ai_edge_litert SignatureRunner.{name} is gone"
+                 for name in SIGNATURE_RUNNER_ATTRIBUTES if f"self.{name}" not in source]
     if problems:
         raise RuntimeError("Private APIs changed: " + "; ".join(problems))

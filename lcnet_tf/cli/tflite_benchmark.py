@@ -5,6 +5,11 @@
 
 `--model` may also be a registered name (e.g. resnet20): an untrained model whose gates are
 randomised to run about `--gate_keep` of the blocks (latency and FLOPs only).
+
+`--budgets 0.3,0.4,0.6` exports the dynamic model as one knob file (docs/tflite_signature.md,
+"Budget knob files"), its table calibrated on `--knob_images` training images (rows at the
+budgets asked for and evenly over the model's range), and times it at each budget beside the
+static rows in the same interleaved run.
 """
 
 import os
@@ -34,6 +39,10 @@ flags.DEFINE_integer("chunk", 50, "Images per interleaving chunk: each model run
                      "(1 = alternate models on every image, which adds cache misses).")
 flags.DEFINE_integer("num_calibration", 256, "Training images for int8 calibration.")
 flags.DEFINE_string("out_dir", "tflite_benchmark", "Report directory.")
+flags.DEFINE_list("budgets", [], "Budgets (fractions of the reference FLOPs) to time one knob "
+                  "file of the dynamic model at, e.g. 0.3,0.4,0.6.")
+flags.DEFINE_integer("knob_images", 2000, "Un-augmented training images the knob table is "
+                     "calibrated on (with --budgets).", lower_bound=2)
 
 
 def main(argv):
@@ -44,16 +53,53 @@ def main(argv):
         model = create_model(FLAGS.model, gating=FLAGS.gating)
         images, _ = load_images(FLAGS.dataset, "train", 256)
         randomize_gates(model, seed=0, block_keep_prob=FLAGS.gate_keep, images=images)
+    budgets, table = parse_budgets(FLAGS.budgets), None
+    if budgets:
+        table = knob_table(model, FLAGS.dataset, budgets, FLAGS.knob_images)
     static_model = load_keras_model(FLAGS.static_model) if FLAGS.static_model else None
     reference = load_keras_model(FLAGS.reference_model) if FLAGS.reference_model else None
     _, table, json_path, png_path = run_benchmark(
         model, FLAGS.dataset, FLAGS.out_dir, static_model=static_model,
         num_images=FLAGS.num_images, quantize=FLAGS.quantize, num_threads=FLAGS.threads,
         repeats=FLAGS.repeats, num_calibration=FLAGS.num_calibration, chunk=FLAGS.chunk,
-        reference_model=reference,
+        reference_model=reference, budget_table=table, budgets=budgets,
     )
     print(table)
     print(f"report: {json_path}\nscatter: {png_path}")
+
+
+def parse_budgets(values):
+    """`--budgets` as floats, or ValueError naming the flag and the bad value."""
+    budgets = []
+    for value in values:
+        try:
+            budgets.append(float(value))
+        except ValueError:
+            raise ValueError(
+                "Invalid value for `--budgets`: expected comma-separated numbers, fractions of "
+                f"the reference FLOPs (e.g. 0.3,0.4,0.6). Received: {value!r}") from None
+    return budgets
+
+
+def knob_table(model, dataset, budgets, num_images):
+    """The knob file's table: rows at `budgets` and evenly over the model's range."""
+    import numpy as np
+
+    from lcnet_tf.training import budget_table
+    from lcnet_tf.training.calibration import DEFAULT_TABLE_ROWS
+
+    images, _ = load_images(dataset, "train", num_images)
+    low, high = (flops / model.reference_flops for flops in model.flops_range())
+    for budget in budgets:  # Checked before calibrating anything.
+        if not low - 1e-6 <= budget <= high + 1e-6:
+            raise ValueError(
+                f"Invalid value for `--budgets`: expected numbers in [{low:.3f}, {high:.3f}] "
+                f"(the mean FLOPs {model.name!r} can reach, as fractions of "
+                f"{model.reference_flops:,} reference FLOPs). Received: {budget!r}")
+    grid = np.linspace(np.ceil(low * 1000) / 1000, np.floor(high * 1000) / 1000,
+                       DEFAULT_TABLE_ROWS)
+    print(f"calibrating the knob table on {len(images)} training images ...")
+    return budget_table(model, images, sorted({*np.round(grid, 4).tolist(), *budgets}))
 
 
 def run():

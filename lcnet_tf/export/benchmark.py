@@ -7,8 +7,15 @@ import time
 import keras
 import numpy as np
 
+import lcnet_tf.compat as compat
+from lcnet_tf.budget_table import DECISIONS_INPUT, KNOB_SIGNATURE_KEY
 from lcnet_tf.export.machine import machine_info
-from lcnet_tf.export.tflite_export import FORCE_INPUT, IMAGE_INPUT, SIGNATURE_KEY
+from lcnet_tf.export.tflite_export import (
+    FORCE_INPUT,
+    IMAGE_INPUT,
+    SIGNATURE_KEY,
+    read_budget_table,
+)
 from lcnet_tf.export.tflite_inspect import TFLiteModelError, read_tflite_bytes, summarize_tflite
 from lcnet_tf.models import Cascade
 from lcnet_tf.pareto import frontier_accuracy, static_frontier
@@ -20,13 +27,17 @@ class TFLiteRunner:
     Args:
         model: `.tflite` bytes or a path.
         num_threads: CPU threads of the interpreter (1 = a phone's big core).
+        budget: for a knob file (`to_tflite(..., budget_table=...)`): run its
+            "serve_budget" signature with the decisions its table gives for this budget
+            (`knob`: the `KnobSetting`); None: the "serve" signature.
 
     Example:
         >>> runner = TFLiteRunner("m.tflite")
         >>> outputs, seconds = runner.run(image)  # image (H, W, 3) or (1, H, W, 3)
+        >>> TFLiteRunner("knob.tflite", budget=0.3).run(image)
     """
 
-    def __init__(self, model, num_threads=1):
+    def __init__(self, model, num_threads=1, budget=None):
         from ai_edge_litert.interpreter import Interpreter
 
         if not (isinstance(num_threads, int) and num_threads > 0):
@@ -40,16 +51,21 @@ class TFLiteRunner:
         else:
             content = read_tflite_bytes(model)
         self.content = content
+        self.knob = None
+        key = SIGNATURE_KEY
+        if budget is not None:
+            self.knob = read_budget_table(content).lookup(budget)
+            key = KNOB_SIGNATURE_KEY
         try:
             self.interpreter = Interpreter(model_content=content, num_threads=num_threads)
             self.interpreter.allocate_tensors()
             signatures = self.interpreter.get_signature_list()
-            if SIGNATURE_KEY not in signatures:
+            if key not in signatures:
                 raise TFLiteModelError(
-                    f"The TFLite model has no {SIGNATURE_KEY!r} signature (found "
+                    f"The TFLite model has no {key!r} signature (found "
                     f"{sorted(signatures)}): export it with lcnet_tf.export.to_tflite."
                 )
-            runner = self.interpreter.get_signature_runner(SIGNATURE_KEY)
+            runner = self.interpreter.get_signature_runner(key)
         except TFLiteModelError:
             raise
         except Exception as error:
@@ -59,6 +75,9 @@ class TFLiteRunner:
         self.has_force_input = FORCE_INPUT in self.input_details
         self.image_dtype = self.input_details[IMAGE_INPUT]["dtype"]
         self.image_shape = tuple(self.input_details[IMAGE_INPUT]["shape"])
+        self._invoker = compat.SignatureInvoker(runner)
+        if self.knob is not None:
+            self._invoker.set_input(DECISIONS_INPUT, np.asarray(self.knob.decisions, np.float32))
 
     @property
     def num_if_ops(self):
@@ -71,25 +90,19 @@ class TFLiteRunner:
         `force_gates_open=True` needs a model exported with `to_tflite(force_input=True)`.
         """
         image = np.asarray(image).reshape(self.image_shape).astype(self.image_dtype)
-        self.interpreter.set_tensor(self.input_details[IMAGE_INPUT]["index"], image)
+        self._invoker.set_input(IMAGE_INPUT, image)
         if self.has_force_input:
-            self.interpreter.set_tensor(
-                self.input_details[FORCE_INPUT]["index"],
-                np.array([1.0 if force_gates_open else 0.0], np.float32),
-            )
+            self._invoker.set_input(FORCE_INPUT,
+                                    np.array([1.0 if force_gates_open else 0.0], np.float32))
         elif force_gates_open:
             raise ValueError(
                 "Invalid value for `force_gates_open`: this model has no force_gates_open "
                 "input; export it with lcnet_tf.export.to_tflite(..., force_input=True)."
             )
         start = time.perf_counter()
-        self.interpreter.invoke()
+        self._invoker.invoke()
         seconds = time.perf_counter() - start
-        outputs = {
-            name: self.interpreter.get_tensor(detail["index"]).copy()
-            for name, detail in self.output_details.items()
-        }
-        return outputs, seconds
+        return self._invoker.outputs(), seconds
 
 
 def latency_stats(latencies_ms):
@@ -204,6 +217,41 @@ def compare_models(models, images, labels, *, reference="static", num_threads=1,
     return summary, per_image
 
 
+def knob_row_name(budget):
+    """The summary row of a knob file timed at `budget`: "dynamic@0.400"."""
+    return f"dynamic@{budget:.3f}"
+
+
+def knob_runner(model, num_threads):
+    """`compare_models` runner factory: `(path, budget)` runs a knob file's "serve_budget"
+    at that budget, anything else its "serve" signature."""
+    if isinstance(model, tuple):
+        path, budget = model
+        return TFLiteRunner(path, num_threads, budget=budget)
+    return TFLiteRunner(model, num_threads)
+
+
+def knob_rows(summary, table, budgets, quantize):
+    """Per variant and budget: the decisions, the FLOPs the table expects (calibration
+    images) and the realized test FLOPs, both as fractions of the reference (their gap is
+    the calibration drift), accuracy and latency."""
+    reference = float(table.reference_flops)
+    rows = {}
+    for variant in quantize:
+        suffix = "" if variant == "none" else f"_{variant}"
+        for budget in budgets:
+            row = summary.get(f"{knob_row_name(budget)}{suffix}")
+            if row is None:
+                continue
+            setting = table.lookup(budget)
+            rows.setdefault(variant, []).append({
+                "budget": budget, "decisions": list(setting.decisions),
+                "calibration_flops_ratio": setting.expected_flops / reference,
+                "test_flops_ratio": row["mean_flops"] / reference,
+                "accuracy": row["accuracy"], "latency_ms": row["latency_ms"]})
+    return rows
+
+
 def latency_decomposition(latency_ms, gate):
     """Least-squares fit `latency = fixed + sum_b gate_b * run_b` over the images.
 
@@ -263,13 +311,13 @@ def same_precision_rows(summary):
 
 def format_table(summary):
     """The side-by-side table as text."""
-    header = (f"{'model':<16}{'acc':>7}{'MFLOPs':>9}{'FLOPs%':>8}{'mean ms':>9}{'p50 ms':>8}"
+    header = (f"{'model':<20}{'acc':>7}{'MFLOPs':>9}{'FLOPs%':>8}{'mean ms':>9}{'p50 ms':>8}"
               f"{'p90 ms':>8}{'speed-up':>10}{'eff.':>7}")
     lines = [header, "-" * len(header)]
     for name, row in summary.items():
         lat = row["latency_ms"]
         lines.append(
-            f"{name:<16}{row['accuracy']:>7.4f}{row['mean_flops'] / 1e6:>9.2f}"
+            f"{name:<20}{row['accuracy']:>7.4f}{row['mean_flops'] / 1e6:>9.2f}"
             f"{100 * row['flops_fraction']:>7.1f}%{lat['mean']:>9.3f}{lat['p50']:>8.3f}"
             f"{lat['p90']:>8.3f}{row['speedup']:>9.2f}x{row['efficiency']:>7.2f}"
         )
@@ -320,21 +368,39 @@ def stage_frontier_margins(summary, stage_names, quantize):
     margins = {}
     for variant in quantize:
         suffix = "" if variant == "none" else f"_{variant}"
-        dynamic = summary.get(f"dynamic{suffix}")
         rows = [summary.get(f"{name}{suffix}") for name in (*stage_names, "static")]
-        if dynamic is None or any(row is None for row in rows):
+        if any(row is None for row in rows):
             continue
-        points = [{"mflops": row["mean_flops"] / 1e6, "mean_ms": row["latency_ms"]["mean"],
-                   "p50_ms": row["latency_ms"]["p50"], "test_accuracy": row["accuracy"]}
-                  for row in rows]
-        cost = {"mflops": dynamic["mean_flops"] / 1e6, "mean_ms": dynamic["latency_ms"]["mean"],
-                "p50_ms": dynamic["latency_ms"]["p50"]}
-        margins[variant] = {}
-        for key, value in cost.items():
-            frontier = static_frontier(points, cost_key=key)
-            at_cost = frontier_accuracy(frontier, value, cost_key=key)
-            margins[variant][f"at_{key}"] = (None if at_cost is None
-                                             else float(dynamic["accuracy"] - at_cost))
+        for name in _dynamic_names(summary, suffix):
+            base = name[:len(name) - len(suffix)]
+            key = variant if base == "dynamic" else f"{variant} {base}"
+            margins[key] = _frontier_margins(summary[name], rows)
+    return margins
+
+
+def _dynamic_names(summary, suffix):
+    """The "dynamic" row of a variant and its knob rows ("dynamic@<budget>")."""
+    names = []
+    for name in summary:
+        base = name[:-len(suffix)] if suffix and name.endswith(suffix) else name
+        if (not suffix or name.endswith(suffix)) and (
+                base == "dynamic" or (base.startswith("dynamic@") and "_" not in base)):
+            names.append(name)
+    return names
+
+
+def _frontier_margins(dynamic, rows):
+    """Accuracy of row `dynamic` minus the static frontier of `rows` at its FLOPs, mean and
+    p50 latency (None outside their range)."""
+    points = [{"mflops": row["mean_flops"] / 1e6, "mean_ms": row["latency_ms"]["mean"],
+               "p50_ms": row["latency_ms"]["p50"], "test_accuracy": row["accuracy"]}
+              for row in rows]
+    cost = {"mflops": dynamic["mean_flops"] / 1e6, "mean_ms": dynamic["latency_ms"]["mean"],
+            "p50_ms": dynamic["latency_ms"]["p50"]}
+    margins = {}
+    for key, value in cost.items():
+        at_cost = frontier_accuracy(static_frontier(points, cost_key=key), value, cost_key=key)
+        margins[f"at_{key}"] = None if at_cost is None else float(dynamic["accuracy"] - at_cost)
     return margins
 
 
@@ -359,7 +425,8 @@ def _static_twin(model):
 
 def run_benchmark(model, dataset, out_dir, *, static_model=None, num_images=1000,
                   quantize=("none",), num_threads=1, repeats=1, num_calibration=256,
-                  chunk=50, progress=True, reference_model=None):
+                  chunk=50, progress=True, reference_model=None, budget_table=None,
+                  budgets=()):
     """Converts a dynamic model and its static twin, times both on real test images.
 
     Args:
@@ -385,6 +452,12 @@ def run_benchmark(model, dataset, out_dir, *, static_model=None, num_images=1000
         reference_model: optional trained equal-cost static network (e.g. the main
             job's `static_reference/model.keras`), converted and timed in the same
             interleaved run as "reference" rows.
+        budget_table: the dynamic model's `BudgetTable` (`lcnet_tf.training.budget_table`):
+            the dynamic model is exported as one knob file per variant, its "serve"
+            signature timed as "dynamic" and its "serve_budget" signature at each of
+            `budgets` as "dynamic@<budget>" (same interleaved run).
+        budgets: budgets (fractions of the table's reference FLOPs) to time the knob file
+            at; each must lie in the table's range.
 
     Returns:
         `(summary, text_table, json_path, png_path)`.
@@ -402,6 +475,14 @@ def run_benchmark(model, dataset, out_dir, *, static_model=None, num_images=1000
         raise ValueError(
             f"Invalid value for `num_images`: expected a positive int. Received: {num_images!r}"
         )
+    budgets = tuple(float(budget) for budget in budgets)
+    if budgets and budget_table is None:
+        raise ValueError(
+            "Invalid value for `budgets`: timing a model at budgets needs its `budget_table` "
+            f"(lcnet_tf.training.budget_table). Received: budgets={budgets!r}, "
+            "budget_table=None")
+    for budget in budgets:
+        budget_table.lookup(budget)  # ValueError naming the table's range.
     static_trained = static_model is not None
     stage_roles = []
     if static_model is None and isinstance(model, Cascade):
@@ -421,14 +502,20 @@ def run_benchmark(model, dataset, out_dir, *, static_model=None, num_images=1000
             roles.append(("reference", reference_model))
         for role, keras_model in roles:
             path = os.path.join(out_dir, f"{role}{suffix}.tflite")
+            knob = budget_table if role == "dynamic" else None
             to_tflite(keras_model, path, quantize=variant,
-                      representative_data=calibration if variant == "int8" else None)
+                      representative_data=calibration if variant == "int8" else None,
+                      budget_table=knob)
             models[f"{role}{suffix}"] = path
+            if knob is not None:
+                for budget in budgets:
+                    models[f"{knob_row_name(budget)}{suffix}"] = (path, budget)
     reference = "static" if "none" in quantize else f"static_{quantize[0]}"
     images, labels = load_images(dataset, "test", num_images)
     summary, per_image = compare_models(models, images, labels, reference=reference,
                                         num_threads=num_threads, repeats=repeats,
-                                        chunk=chunk, progress=progress)
+                                        chunk=chunk, progress=progress,
+                                        runner_factory=knob_runner)
     metadata = {
         "model": model.name,
         "dataset": str(dataset),
@@ -450,6 +537,8 @@ def run_benchmark(model, dataset, out_dir, *, static_model=None, num_images=1000
                 "accuracy_drop": float_row["accuracy"] - quant_row["accuracy"],
             }
     metadata["same_precision"] = same_precision_rows(summary)
+    if budget_table is not None:
+        metadata["budget_knob"] = knob_rows(summary, budget_table, budgets, quantize)
     if stage_roles:
         metadata["stage_frontier"] = stage_frontier_margins(
             summary, [role for role, _ in stage_roles], quantize)
