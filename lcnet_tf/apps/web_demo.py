@@ -11,6 +11,11 @@ Every dynamic model is shown the same way: a gated network (L/C/LC-Net) or a `Ca
 first stages are the roles `stage<i>`, its last `static`). The columns of a model's `gate`
 output are its decision units (`model.decision_units()`: a cascade's stages, then the blocks
 of its gated stages); the manifest names them when the `.keras` model is at hand.
+
+A budget knob file (`to_tflite(..., budget_table=...)`, docs/tflite_signature.md) is served
+like any other: the page reads its table from the file itself (`web_demo/src/knob.js`) and
+shows a budget slider that runs its `serve_budget` signature; the manifest only says which
+files are knob files (`budget_knob`) and lists every file's signatures.
 """
 
 import functools
@@ -27,6 +32,7 @@ from typing import NamedTuple
 import numpy as np
 
 from lcnet_tf.data import resolve_dataset
+from lcnet_tf.export import BudgetTableError, read_budget_table
 from lcnet_tf.export.benchmark import load_images
 from lcnet_tf.export.tflite_export import (
     FORCE_INPUT,
@@ -392,9 +398,16 @@ def describe_tflite(path, name=None, decision_units=None):
     signature = read_signature(path)
     inputs, outputs = signature["inputs"], signature["outputs"]
     num_columns = int(outputs["gate"]["shape"][-1])
+    try:
+        read_budget_table(content)
+        budget_knob = True
+    except BudgetTableError:  # Not a knob file (or a malformed table: the page says which).
+        budget_knob = False
     return {
-        "inputs": inputs,
+        "inputs": inputs,  # Of the `serve` signature.
         "outputs": sorted(outputs),
+        "signatures": signature["signature_keys"],
+        "budget_knob": budget_knob,
         "has_force_input": FORCE_INPUT in inputs,
         "num_blocks": num_columns,  # Columns of `gate` (decision units; blocks in a ResNet).
         "num_classes": int(outputs["logits"]["shape"][-1]),

@@ -11,8 +11,12 @@ a cascade's first stages as `stage<i>`, its last as `static`). Writes them, `man
 (with the names of each model's decision units, stages and blocks, read from the workdir's
 `.keras` models) and `images.bin` (the first `--num_images` test images) into `--out_dir`, then
 serves the page and that directory with cross-origin-isolation headers (COOP/COEP).
+
+A budget knob file among them (`to_tflite(..., budget_table=...)`, e.g. written as
+`tflite_benchmark/dynamic.tflite`) gets a budget slider on the page (docs/web_demo_note.md).
 """
 
+import json
 import os
 import sys
 
@@ -52,7 +56,8 @@ flags.DEFINE_bool("serve", True, "Serve after writing the data (--noserve: write
 
 
 def prepare(workdir, out_dir):
-    """Writes the page's data directory; returns the model names it holds."""
+    """Writes the page's data directory; returns the model names it holds (a budget knob
+    file's name followed by " (budget knob)")."""
     if not os.path.isdir(workdir):
         raise ExportError(f"Invalid value for --workdir: no such directory {workdir!r}.")
     models = workdir_models(workdir, export=FLAGS.export,
@@ -60,12 +65,14 @@ def prepare(workdir, out_dir):
                             quantize=FLAGS.quantize, dataset=FLAGS.dataset,
                             num_calibration=FLAGS.num_calibration)
     images, labels = load_images(FLAGS.dataset, "test", FLAGS.num_images)
-    write_demo_data(out_dir, models.paths, images, labels,
-                    class_names=dataset_class_names(FLAGS.dataset),
-                    metadata={"workdir": os.path.abspath(workdir), "dataset": FLAGS.dataset,
-                              "split": "test"},
-                    decision_units=models.decision_units)
-    return list(models.paths)
+    manifest_path = write_demo_data(
+        out_dir, models.paths, images, labels, class_names=dataset_class_names(FLAGS.dataset),
+        metadata={"workdir": os.path.abspath(workdir), "dataset": FLAGS.dataset,
+                  "split": "test"},
+        decision_units=models.decision_units)
+    manifest = json.loads(manifest_path.read_text())
+    return [entry["name"] + (" (budget knob)" if entry.get("budget_knob") else "")
+            for entry in manifest["models"]]
 
 
 def main(argv):

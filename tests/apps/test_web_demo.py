@@ -4,7 +4,9 @@ One page session (playwright-core driving Debian's chromium, `web_demo/scripts/d
 serves the gated-network tests: a small LC ResNet-20 with random per-image gates and a
 ResNet-20 L-Net whose gates are fixed closed, both exported with `force_gates_open`, on real
 CIFAR-10 test images. A second one serves a cascade workdir (a static ResNet-8 stage, then an
-LC-Net one with random gates; synthetic images) as `tflite.serve_demo --export` writes it.
+LC-Net one with random gates; synthetic images) as `tflite.serve_demo --export` writes it. A
+third one serves a budget knob file (an L-Net ResNet-8 exported with its budget table) next to
+a static ResNet-8 and moves the page's budget slider.
 `make test` installs chromium and the npm packages (`make web_deps`); outside CI a missing one
 skips these tests with the reason, in CI (CI=true) it fails them.
 """
@@ -129,13 +131,16 @@ def demo(tmp_path_factory):
         server.server_close()
 
 
-def _drive(url, tmp_dir, calls, *, ui=False):
+def _drive(url, tmp_dir, calls, *, ui=False, budgets=None):
     calls_path = tmp_dir / "calls.json"
     calls_path.write_text(json.dumps(calls))
     command = ["node", str(SITE / "scripts" / "drive.mjs"), "--url", url, "--calls",
                str(calls_path), "--chromium", CHROMIUM]
     if ui:
         command += ["--ui", "--screenshot", str(tmp_dir / "results.png")]
+    if budgets:
+        command += ["--budgets", ",".join(str(b) for b in budgets),
+                    "--knob-screenshot", str(tmp_dir / "knob.png")]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-2000:]
     return json.loads(result.stdout)
@@ -590,3 +595,264 @@ def test_cascade_page_shows_its_stage_rows_and_names_stages_and_blocks(cascade_w
             assert card["decisions"] == "stage1 skipped"
             for css, title in stage1["cells"]:
                 assert "idle" in css and title.endswith("not run (stage1 skipped)")
+
+
+# A budget knob file ----------------------------------------------------------------------------
+KNOB_IMAGES = 12
+# Where the table's rows sit in the model's reachable FLOPs range; the model's own decisions
+# (its "serve" signature) are calibrated to the middle one.
+KNOB_ROW_POSITIONS = (0.2, 0.5, 0.8)
+
+
+def _knob_model(train_images):
+    """An L-Net ResNet-8 with random gates calibrated to the middle of its FLOPs range, and its
+    budget table (`lcnet_tf.training.budget_table`) at three budgets of that range."""
+    import keras
+
+    from lcnet_tf.training import budget_table, calibrate
+
+    keras.utils.set_random_seed(0)
+    model = lcnet_tf.create_model("resnet8", gating="layer")
+    randomize_gates(model, seed=0)
+    low, high = (flops / model.reference_flops for flops in model.flops_range())
+    calibrate(model, train_images, low + 0.5 * (high - low))
+    budgets = [round(low + (high - low) * position, 3) for position in KNOB_ROW_POSITIONS]
+    return model, budget_table(model, train_images, budgets=budgets)
+
+
+def _with_table_at_offset(content):
+    """The same file with the table's buffer moved after the flatbuffer (`offset`/`size`, as
+    files over 2 GB store buffers): the readers' second path."""
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
+    (entry,) = [m for m in model.metadata if m.name == b"lcnet_budget_table"]
+    buffer = model.buffers[entry.buffer]
+    data = bytes(buffer.data)
+    moved = schema.BufferT()
+    moved.offset, moved.size = 2**40, len(data)  # A placeholder of the same encoded size.
+    model.buffers[entry.buffer] = moved
+    size = len(flatbuffer_utils.convert_object_to_bytearray(model))
+    moved.offset = (size + 15) // 16 * 16
+    packed = bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    assert len(packed) == size
+    return packed + bytes(moved.offset - size) + data
+
+
+@pytest.fixture(scope="module")
+def knob_demo(tmp_path_factory):
+    """A knob file (deployed: image-only "serve", "serve_budget" with `decisions`) and a static
+    ResNet-8, on synthetic images, written as the page's data."""
+    from lcnet_tf.data import make_synthetic_tfds_dir
+
+    root = tmp_path_factory.mktemp("knob_demo")
+    dataset = make_synthetic_tfds_dir(root / "data", num_train=64, num_test=KNOB_IMAGES)
+    train_images, _ = load_images(dataset, "train", 64)
+    images, labels = load_images(dataset, "test", KNOB_IMAGES)
+    model, table = _knob_model(train_images)
+    knob_path = root / "knob.tflite"
+    to_tflite(model, knob_path, budget_table=table)
+    static_path = root / "static.tflite"
+    to_tflite(lcnet_tf.create_model("resnet8"), static_path)
+    data_dir = root / "page"
+    manifest_path = write_demo_data(data_dir, {"dynamic": knob_path, "static": static_path},
+                                    images, labels)
+    return {"root": root, "data_dir": data_dir, "images": images, "labels": labels,
+            "table": table, "knob": knob_path, "static": static_path,
+            "manifest": json.loads(manifest_path.read_text())}
+
+
+def _read_knob(path, budgets=()):
+    result = subprocess.run(["node", str(SITE / "scripts" / "read_knob.mjs"), str(path),
+                             "--budgets", ",".join(budgets)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout)
+
+
+def test_page_reads_the_knob_table_as_python_does(knob_demo, tmp_path):
+    """knob.js against lcnet_tf.export.read_budget_table and BudgetTable.lookup, on the
+    exported file, on the same file with the table after the flatbuffer, and on a plain file."""
+    _require(_missing_node())
+    from lcnet_tf.export import read_budget_table
+
+    table = knob_demo["table"]
+    low, high = table.budget_range
+    middle = table.rows[1].budget
+    budgets = [low, (low + middle) / 2, middle + 5e-10, high + 5e-10, 0.75 * middle + 0.25 * high,
+               high + 2e-9, low - 0.01, float("nan"), float("inf")]
+    content = knob_demo["knob"].read_bytes()
+    moved = tmp_path / "knob_offset.tflite"
+    moved.write_bytes(_with_table_at_offset(content))
+    assert read_budget_table(moved) == table
+    for path in (knob_demo["knob"], moved):
+        page = _read_knob(path, [json.dumps(b) for b in budgets])  # NaN, Infinity as JS
+        assert page["knob"] is True
+        assert page["table"] == table.to_json()
+        assert [m["name"] for m in page["metadata"]][-1] == "lcnet_budget_table"
+        for budget, found in zip(budgets, page["lookups"], strict=True):
+            try:
+                expected = table.lookup(budget)
+            except ValueError as error:
+                assert found["error"].startswith("RangeError: Invalid value for `budget`: "
+                                                 f"expected a number in [{low:.4f}, {high:.4f}]")
+                assert f"Received: budget={json.dumps(budget)}" in found["error"], found
+                assert f"[{low:.4f}, {high:.4f}]" in str(error)  # Python says the same.
+                continue
+            assert "error" not in found, (budget, found)
+            assert found["decisions"] == list(expected.decisions), budget  # bit for bit
+            assert found["meanFlops"] == expected.expected_flops, budget
+            assert found["exact"] == expected.exact, budget
+    plain = _read_knob(knob_demo["static"])
+    assert plain["knob"] is False
+    assert "is not a budget knob file" in plain["message"]
+
+
+@pytest.fixture(scope="module")
+def knob_page(knob_demo):
+    """One browser session on the knob page: parity runs through benchmark() (the row budgets
+    and an interpolated one), refused budgets, then the UI's run and the slider moved."""
+    _require(_missing_browser(cifar=False))
+    table = knob_demo["table"]
+    low, high = table.budget_range
+    between = (table.rows[0].budget + table.rows[1].budget) / 2
+    run = {"numImages": KNOB_IMAGES, "repeats": 1, "chunk": 6, "warmupMs": 0}
+    calls = [
+        {"models": ["dynamic", "static"], "budget": low, **run},
+        {"models": ["dynamic"], "budget": between, **run},
+        {"models": ["dynamic"], "budget": high, **run},
+        {"models": ["dynamic"], **run},  # No budget: the file's "serve" signature.
+        {"models": ["dynamic"], "budget": high + 0.01, "expectError": True, **run},
+        {"models": ["dynamic"], "budget": "0.8", "expectError": True, **run},
+        {"entries": [{"name": "static@low", "model": "static", "budget": low}],
+         "expectError": True, **run},
+    ]
+    server, url = _serve(knob_demo["data_dir"])
+    try:
+        url = f"{url}?images={KNOB_IMAGES}&repeats=1&chunk=6&warmup=0"
+        yield _drive(url, knob_demo["root"], calls, ui=True,
+                     budgets=["max", round(between, 4), "min", "default"])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _knob_outputs(path, images, decisions):
+    """The Python interpreter's outputs of "serve_budget" (decisions given) or "serve"."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path), num_threads=1)
+    if decisions is None:
+        runner = interpreter.get_signature_runner("serve")
+        return [runner(image=image[None].astype(np.float32)) for image in images]
+    runner = interpreter.get_signature_runner("serve_budget")
+    decisions = np.asarray(decisions, np.float32)
+    return [runner(image=image[None].astype(np.float32), decisions=decisions)
+            for image in images]
+
+
+def test_knob_page_runs_serve_budget_as_python_does(knob_demo, knob_page):
+    table = knob_demo["table"]
+    mean_flops = []
+    for call in knob_page["calls"][:4]:
+        (entry,) = [e for e in call["entries"] if e["model"] == "dynamic"]
+        setting = entry["setting"]
+        if entry["budget"] is None:  # "serve": the file's default decisions.
+            assert entry["name"] == "dynamic" and setting is None
+            decisions = None
+        else:
+            expected = table.lookup(entry["budget"])
+            assert entry["name"] == f"dynamic@{entry['budget']:.3f}"
+            assert setting["decisions"] == list(expected.decisions)
+            assert setting["meanFlops"] == expected.expected_flops
+            assert setting["exact"] == expected.exact
+            decisions = setting["decisions"]
+        record = call["perImage"][entry["name"]]
+        python = _knob_outputs(knob_demo["knob"], knob_demo["images"], decisions)
+        for index, outputs in enumerate(python):
+            _assert_image_matches(record, index, outputs, f"{entry['name']}, image {index}")
+        mean_flops.append(np.mean(record["flops"]))
+    low, between, high, default = mean_flops
+    assert low <= between <= high and low < high, mean_flops  # The knob moves the cost.
+    assert low < default < high, mean_flops  # The default decisions lie between the ends.
+    assert knob_page["calls"][0]["reference"] == "static"
+    assert [e["name"] for e in knob_page["calls"][0]["entries"]] == [
+        f"dynamic@{table.rows[0].budget:.3f}", "static"]
+
+
+def test_knob_page_refuses_budgets_outside_the_table_by_value_and_range(knob_demo, knob_page):
+    low, high = knob_demo["table"].budget_range
+    above, text, static = (call["error"] for call in knob_page["calls"][4:7])
+    range_text = f"expected a number in [{low:.4f}, {high:.4f}]"
+    assert above.startswith("RangeError: Invalid value for `budget`: " + range_text), above
+    assert above.endswith(f"Received: budget={high + 0.01!r}"), above
+    assert text.startswith("RangeError: ") and text.endswith('Received: budget="0.8"'), text
+    assert static == "Error: static is not a budget knob file", static
+
+
+def test_knob_slider_moves_the_realized_flops(knob_demo, knob_page):
+    table = knob_demo["table"]
+    low, high = table.budget_range
+    knob = knob_page["knob"]
+    assert knob["hidden"] is False
+    assert (float(knob["min"]), float(knob["max"])) == (low, high)
+    # A range input keeps about 15 significant digits of its value.
+    assert float(knob["start"]) == pytest.approx(min(high, max(low, table.default.budget)),
+                                                 abs=1e-12)
+    assert knob_page["pageErrors"] == []
+    assert [line for line in knob_page["console"] if line.startswith("error")] == []
+    steps = {step["step"]: step for step in knob["steps"]}
+    assert list(steps) == ["max", str(round((table.rows[0].budget + table.rows[1].budget) / 2,
+                                             4)), "min", "default"]
+    realized = {}
+    for name, step in steps.items():
+        assert not step["statusIsError"], step["status"]
+        assert "budget knob: dynamic" in step["status"]
+        result = step["result"]
+        if name == "default":
+            assert step["budget"] is None and step["shown"] == "default"
+            assert step["readout"].startswith('default: the file\'s own decisions ("serve")')
+            entry = "dynamic"
+        else:
+            budget = {"max": high, "min": low}[name] if name in ("max", "min") else float(name)
+            assert step["budget"] == budget and float(step["slider"]) == budget
+            expected = table.lookup(budget)
+            assert step["readout"].startswith(f"budget {budget:.3f}: offset = ")
+            assert ("row" if expected.exact else "interpolated") in step["readout"]
+            entry = f"dynamic@{budget:.3f}"
+            (setting,) = [e["setting"] for e in result["entries"] if e["name"] == entry]
+            assert setting["decisions"] == list(expected.decisions)
+            python = _knob_outputs(knob_demo["knob"], knob_demo["images"], expected.decisions)
+            assert np.float32(result["flops"][entry]).tolist() == [
+                float(outputs["realized_flops"][0]) for outputs in python]
+        # The summary: the knob file at this budget next to the static model.
+        assert [row[0] for row in step["rows"]] == [entry, "static"]
+        assert result["summary"][entry]["mean_flops"] == pytest.approx(
+            np.mean(result["flops"][entry]))
+        realized[name] = result["summary"][entry]["mean_flops"]
+        # The knob's table: one row per budget run so far, by budget.
+        rows = {row["budget"]: row for row in step["knobRows"]}
+        key = "default" if name == "default" else repr(budget)
+        assert float(rows[key]["realizedFlops"]) == realized[name]
+        budgets_shown = [table.default.budget if row["budget"] == "default" else float(
+            row["budget"]) for row in step["knobRows"]]
+        assert budgets_shown == sorted(budgets_shown)
+    assert len(steps["default"]["knobRows"]) == 4  # The UI's first run was the default too.
+    assert realized["min"] < realized["default"] < realized["max"], realized
+    middle = realized[list(steps)[1]]
+    assert realized["min"] <= middle <= realized["max"], realized
+    from PIL import Image
+
+    with Image.open(knob_demo["root"] / "knob.png") as image:
+        pixels = np.asarray(image.convert("RGB"), dtype=np.float64)
+    assert pixels.std() > 20, "screenshot is blank"
+
+
+def test_manifest_says_which_files_are_knob_files(knob_demo):
+    entries = {entry["name"]: entry for entry in knob_demo["manifest"]["models"]}
+    assert entries["dynamic"]["budget_knob"] is True
+    assert entries["dynamic"]["signatures"] == ["serve", "serve_budget"]
+    assert list(entries["dynamic"]["inputs"]) == ["image"]  # "serve": image only
+    assert entries["static"]["budget_knob"] is False
+    assert entries["static"]["signatures"] == ["serve"]

@@ -65,12 +65,16 @@ export function renderTable(table, summary, {perImage = {}, layouts = {}} = {}) 
   }
 }
 
-/** `same_precision_rows`: each dynamic model against the static model of its precision. */
+/**
+ * `same_precision_rows`: each dynamic model (a knob file at a budget too, "dynamic@0.400")
+ * against the static model of its precision.
+ */
 export function samePrecisionText(summary) {
   const parts = [];
   for (const [name, row] of Object.entries(summary)) {
-    if (!name.startsWith('dynamic') || name.includes('@')) continue;
-    const staticName = 'static' + name.slice('dynamic'.length);
+    const [model, variant] = name.split('@');
+    if (!model.startsWith('dynamic') || variant === 'open') continue;
+    const staticName = 'static' + model.slice('dynamic'.length);
     const staticRow = summary[staticName];
     if (!staticRow) continue;
     const speedup = staticRow.latency_ms.mean / row.latency_ms.mean;
@@ -81,16 +85,68 @@ export function samePrecisionText(summary) {
   return parts.join('; ');
 }
 
-/** Latency (ms) against realized MFLOPs, one point per image and entry. */
-export function drawScatter(canvas, perImage) {
+/** "offset = -7.195" (one per decision, in the table's order). */
+export function decisionsText(names, values) {
+  return names.map((name, k) => `${name} = ${values[k].toFixed(3)}`).join(', ');
+}
+
+/**
+ * The budget knob's runs, one row per knob model and budget: the decisions the budget looked
+ * up to, the FLOPs the table expects, and the accuracy, realized FLOPs and latency measured.
+ *
+ * @param {object[]} runs main.js `recordKnobRuns`: model, entry, budget, isDefault,
+ *     decisionNames, decisions, exact, expectedFlops, referenceFlops, realizedFlops, accuracy,
+ *     latencyMs {mean, p50, p90}, reference, speedup.
+ */
+export function renderKnobRuns(table, runs) {
+  table.replaceChildren();
+  const head = table.createTHead().insertRow();
+  for (const title of ['model', 'budget', 'decisions', 'expected MFLOPs', 'realized MFLOPs',
+                       'realized budget', 'acc', 'mean ms', 'p50 ms', 'speed-up']) {
+    head.appendChild(cell('th', title));
+  }
+  const body = table.createTBody();
+  for (const run of runs) {
+    const tr = body.insertRow();
+    tr.dataset.model = run.model;
+    tr.dataset.budget = run.isDefault ? 'default' : String(run.budget);
+    tr.dataset.realizedFlops = String(run.realizedFlops);
+    tr.dataset.expectedFlops = String(run.expectedFlops);
+    const how = run.isDefault ? ' (serve)' : run.exact ? ' (row)' : '';
+    const values = [
+      run.model,
+      (run.isDefault ? `default ${run.budget.toFixed(3)}` : run.budget.toFixed(3)) + how,
+      decisionsText(run.decisionNames, run.decisions),
+      (run.expectedFlops / 1e6).toFixed(2),
+      (run.realizedFlops / 1e6).toFixed(2),
+      (100 * run.realizedFlops / run.referenceFlops).toFixed(1) + '%',
+      run.accuracy.toFixed(4),
+      run.latencyMs.mean.toFixed(3),
+      run.latencyMs.p50.toFixed(3),
+      `${run.speedup.toFixed(2)}x vs ${run.reference}`,
+    ];
+    for (const value of values) tr.appendChild(cell('td', value));
+  }
+}
+
+/**
+ * Latency (ms) against realized MFLOPs, one point per image and entry; `curves` (the budget
+ * knob's runs) as lines through their mean points, labelled with their budgets.
+ *
+ * @param {{curves?: {name: string, points: {flops: number, ms: number, label: string}[]}[]}}
+ *     options
+ */
+export function drawScatter(canvas, perImage, {curves = []} = {}) {
   const context = canvas.getContext('2d');
   const {width, height} = canvas;
   const margin = {left: 56, right: 12, top: 12, bottom: 40};
   context.fillStyle = '#fff';
   context.fillRect(0, 0, width, height);
   const names = Object.keys(perImage);
-  const xs = names.flatMap((n) => perImage[n].flops.map((f) => f / 1e6));
-  const ys = names.flatMap((n) => perImage[n].latency_ms);
+  const curvePoints = curves.flatMap((curve) => curve.points);
+  const xs = names.flatMap((n) => perImage[n].flops.map((f) => f / 1e6))
+      .concat(curvePoints.map((p) => p.flops / 1e6));
+  const ys = names.flatMap((n) => perImage[n].latency_ms).concat(curvePoints.map((p) => p.ms));
   const xMax = Math.max(...xs) * 1.05 || 1;
   const yMax = Math.max(...ys) * 1.05 || 1;
   const px = (x) => margin.left + (x / xMax) * (width - margin.left - margin.right);
@@ -131,6 +187,29 @@ export function drawScatter(canvas, perImage) {
     context.fillRect(margin.left + 10, margin.top + 4 + 14 * k, 8, 8);
     context.fillStyle = '#333';
     context.fillText(name, margin.left + 22, margin.top + 12 + 14 * k);
+  });
+  curves.forEach((curve, k) => {
+    const points = curve.points.slice().sort((a, b) => a.flops - b.flops);
+    context.strokeStyle = '#111';
+    context.fillStyle = '#111';
+    context.lineWidth = 1.5;
+    context.beginPath();
+    points.forEach((p, i) => {
+      const [x, y] = [px(p.flops / 1e6), py(p.ms)];
+      if (i === 0) context.moveTo(x, y); else context.lineTo(x, y);
+    });
+    context.stroke();
+    context.lineWidth = 1;
+    context.textAlign = 'left';
+    for (const p of points) {
+      context.beginPath();
+      context.arc(px(p.flops / 1e6), py(p.ms), 4, 0, 2 * Math.PI);
+      context.fill();
+      context.fillText(p.label, px(p.flops / 1e6) + 6, py(p.ms) - 6);
+    }
+    const legendY = margin.top + 12 + 14 * (names.length + k);
+    context.fillRect(margin.left + 10, legendY - 4, 8, 2);
+    context.fillText(`${curve.name}: mean per budget`, margin.left + 22, legendY);
   });
 }
 
