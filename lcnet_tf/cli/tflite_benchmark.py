@@ -47,13 +47,13 @@ flags.DEFINE_integer("knob_images", 2000, "Un-augmented training images the knob
 
 def main(argv):
     del argv
+    budgets, table = parse_budgets(FLAGS.budgets), None  # Bad flags fail before any work.
     if os.path.exists(FLAGS.model) or FLAGS.model.endswith(".keras"):
         model = load_keras_model(FLAGS.model)
     else:
         model = create_model(FLAGS.model, gating=FLAGS.gating)
         images, _ = load_images(FLAGS.dataset, "train", 256)
         randomize_gates(model, seed=0, block_keep_prob=FLAGS.gate_keep, images=images)
-    budgets, table = parse_budgets(FLAGS.budgets), None
     if budgets:
         table = knob_table(model, FLAGS.dataset, budgets, FLAGS.knob_images)
     static_model = load_keras_model(FLAGS.static_model) if FLAGS.static_model else None

@@ -76,8 +76,8 @@ class TFLiteRunner:
         self.image_dtype = self.input_details[IMAGE_INPUT]["dtype"]
         self.image_shape = tuple(self.input_details[IMAGE_INPUT]["shape"])
         self._invoker = compat.SignatureInvoker(runner)
-        if self.knob is not None:
-            self._invoker.set_input(DECISIONS_INPUT, np.asarray(self.knob.decisions, np.float32))
+        self._decisions = (None if self.knob is None
+                           else np.asarray(self.knob.decisions, np.float32))
 
     @property
     def num_if_ops(self):
@@ -91,6 +91,10 @@ class TFLiteRunner:
         """
         image = np.asarray(image).reshape(self.image_shape).astype(self.image_dtype)
         self._invoker.set_input(IMAGE_INPUT, image)
+        if self._decisions is not None:
+            # Set before every invoke: an invoke may reallocate the subgraph's inputs (seen
+            # in a cascade, whose decisions feed an IF).
+            self._invoker.set_input(DECISIONS_INPUT, self._decisions)
         if self.has_force_input:
             self._invoker.set_input(FORCE_INPUT,
                                     np.array([1.0 if force_gates_open else 0.0], np.float32))

@@ -223,8 +223,14 @@ def _thresholds_for_fraction(predictions, fraction, confidence, ensemble):
         elif fraction >= 1:
             threshold = 1.0 + 1e-6
         else:
-            # The smallest threshold with `fraction` of the running images below it.
-            threshold = float(np.quantile(sure[alive], fraction, method="higher"))
+            # `fraction` of the running images below it: mid-way between the confidence
+            # `np.quantile` picks and the next lower one, not on an image's confidence, so
+            # that an ulp of difference between runtimes (Keras, TFLite, int8) cannot flip
+            # the decision of a calibration image.
+            values = sure[alive]
+            upper = float(np.quantile(values, fraction, method="higher"))
+            below = values[values < upper]
+            threshold = 0.5 * (float(below.max()) + upper) if below.size else 0.0
         thresholds.append(threshold)
         alive &= sure < threshold
     return thresholds

@@ -19,6 +19,14 @@ def run_cli(module, *args):
     )
 
 
+def test_benchmark_refuses_budgets_outside_the_models_range(tmp_path):
+    result = run_cli("tflite.benchmark", "--model", "resnet8", "--gating", "layer",
+                     "--dataset", "cifar10_missing_for_this_test", "--budgets", "0.5,x")
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: Invalid value for `--budgets`"), result.stderr[-2000:]
+
+
 def test_convert_rejects_a_corrupt_keras_file(tmp_path):
     corrupt = tmp_path / "model.keras"
     corrupt.write_bytes(b"not a zip archive" * 4)
@@ -55,17 +63,31 @@ def test_benchmark_takes_every_dynamic_model_without_a_static_model(kind, tmp_pa
     out = tmp_path / "bench"
     # int8 once (the gated-stage cascade, the most IFs): conversion is the slow part.
     variants = ["none", "int8"] if kind == "gated_stage_cascade" else ["none"]
+    # The static cascade and the LC-Net also as knob files timed at two budgets.
+    low, high = (flops / model.reference_flops for flops in model.flops_range())
+    budgets = ([] if kind == "gated_stage_cascade"
+               else [round(low + share * (high - low), 4) for share in (0.4, 0.6)])
+    knob_args = ["--budgets", ",".join(map(str, budgets)), "--knob_images", "32"] if budgets else []
     result = run_cli("tflite.benchmark", "--model", str(path), "--dataset", dataset,
                      "--num_images", "4", "--quantize", ",".join(variants),
-                     "--num_calibration", "16", "--chunk", "2", "--out_dir", str(out))
+                     "--num_calibration", "16", "--chunk", "2", "--out_dir", str(out),
+                     *knob_args)
     assert result.returncode == 0, result.stderr[-3000:]
-    rows = json.loads((out / "report.json").read_text())["models"]
+    report = json.loads((out / "report.json").read_text())
+    rows = report["models"]
     suffixes = ["" if variant == "none" else f"_{variant}" for variant in variants]
+    knob_rows = {f"dynamic@{budget:.3f}{s}" for budget in budgets for s in suffixes}
+    if budgets:
+        knob = report["metadata"]["budget_knob"]["none"]
+        assert [row["budget"] for row in knob] == budgets
+        assert knob[0]["decisions"] != knob[1]["decisions"]
+        assert "dynamic@" in result.stdout
     if kind == "lc_net":  # Its static twin (untrained): latency and FLOPs only.
-        assert set(rows) == {f"{role}{s}" for role in ("static", "dynamic") for s in suffixes}
+        assert set(rows) == {f"{role}{s}" for role in ("static", "dynamic")
+                             for s in suffixes} | knob_rows
         assert "untrained" in result.stdout
     else:  # A cascade's static comparison is its own stages.
         assert set(rows) == {f"{role}{s}" for role in ("static", "stage0", "dynamic")
-                             for s in suffixes}
+                             for s in suffixes} | knob_rows
         assert rows["stage0"]["mean_flops"] < rows["static"]["mean_flops"]
         assert "vs the line between its stages" in result.stdout
