@@ -7,7 +7,9 @@ assets directory:
   `python -m tflite.benchmark` names them (`dynamic`, `static`, `reference`, `dynamic_int8`, ...;
   a cascade's first stages `stage0`, `stage1`, ..., its last stage `static`);
 - `images.bin`: N test images and labels in a small binary format (`write_image_set`);
-- `manifest.json`: the models with the signature read from each file and the names of their
+- `manifest.json`: the models with the signature read from each file (and a knob file's
+  `serve_budget` signature, `budget_signature`: the app reads its budget table from the file
+  itself, docs/tflite_signature.md "Budget knob files") and the names of their
   decision units (the columns of `gate`: a cascade's stages, then its gated stages' blocks), the
   image set, the reference row, and what the Python benchmark
   (`lcnet_tf.export.benchmark.compare_models`) measured on the same files and images, with the
@@ -26,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from lcnet_tf.apps.web_demo import manifest_decision_units, split_model_name, stage_index
+from lcnet_tf.budget_table import DECISIONS_INPUT, KNOB_SIGNATURE_KEY
 from lcnet_tf.export.benchmark import compare_models, format_table, same_precision_rows
 from lcnet_tf.export.machine import machine_info
 from lcnet_tf.export.tflite_export import (  # noqa: F401  (read_signature: also imported from here)
@@ -35,7 +38,7 @@ from lcnet_tf.export.tflite_export import (  # noqa: F401  (read_signature: also
     SIGNATURE_KEY,
     read_signature,
 )
-from lcnet_tf.export.tflite_inspect import summarize_tflite
+from lcnet_tf.export.tflite_inspect import TFLiteModelError, read_tflite_bytes, summarize_tflite
 
 IMAGE_SET_MAGIC = b"LCIM"
 IMAGE_SET_VERSION = 1
@@ -142,6 +145,38 @@ def default_reference(names):
     return next((name for name in names if name.startswith("static_")), names[0])
 
 
+def read_budget_signature(path):
+    """A knob file's "serve_budget" signature as LiteRT reports it (what the app checks before a
+    knob run), or None for a file without one.
+
+    Returns:
+        `{"inputs": {name: {"dtype", "shape"}}, "outputs": {...}}`, as `read_signature`.
+
+    Raises:
+        TFLiteModelError: the signature lacks the `image` or `decisions` input.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=read_tflite_bytes(path), num_threads=1)
+    if KNOB_SIGNATURE_KEY not in interpreter.get_signature_list():
+        return None
+    runner = interpreter.get_signature_runner(KNOB_SIGNATURE_KEY)
+
+    def specs(details):
+        return {name: {"dtype": np.dtype(detail["dtype"]).name,
+                       "shape": [int(d) for d in detail["shape"]]}
+                for name, detail in sorted(details.items())}
+
+    inputs, outputs = specs(runner.get_input_details()), specs(runner.get_output_details())
+    missing = [name for name in (IMAGE_INPUT, DECISIONS_INPUT) if name not in inputs]
+    if missing:
+        raise TFLiteModelError(
+            f"{str(path)!r}: its {KNOB_SIGNATURE_KEY!r} signature lacks the inputs {missing} "
+            f"(found {sorted(inputs)}); export it with lcnet_tf.export.to_tflite(..., "
+            "budget_table=...).")
+    return {"inputs": inputs, "outputs": outputs}
+
+
 def write_android_assets(out_dir, models, images, labels, *, class_names=None, measure=True,
                          measure_images=None, num_threads=1, repeats=1, chunk=50, metadata=None,
                          progress=False, decision_units=None):
@@ -192,6 +227,8 @@ def write_android_assets(out_dir, models, images, labels, *, class_names=None, m
         content = target.read_bytes()
         role, precision = split_model_name(name)
         num_columns = int(signature["outputs"]["gate"]["shape"][-1])
+        budget_signature = (read_budget_signature(source)
+                            if KNOB_SIGNATURE_KEY in signature["signature_keys"] else None)
         entries.append({
             "name": name, "role": role, "precision": precision,
             "file": f"{MODELS_SUBDIR}/{name}.tflite", "source": str(source),
@@ -202,6 +239,7 @@ def write_android_assets(out_dir, models, images, labels, *, class_names=None, m
             "num_classes": int(signature["outputs"]["logits"]["shape"][-1]),
             "num_if_ops": summarize_tflite(content).num_if_ops,
             **manifest_decision_units(name, num_columns, decision_units),
+            **({"budget_signature": budget_signature} if budget_signature else {}),
         })
         copied[name] = str(target)
     for stale in models_dir.glob("*.tflite"):

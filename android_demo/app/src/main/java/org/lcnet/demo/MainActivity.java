@@ -11,6 +11,7 @@ import android.widget.CheckBox;
 import android.widget.EditText;
 import android.widget.LinearLayout;
 import android.widget.ProgressBar;
+import android.widget.SeekBar;
 import android.widget.Spinner;
 import android.widget.TextView;
 import java.io.ByteArrayOutputStream;
@@ -22,6 +23,7 @@ import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.text.SimpleDateFormat;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.Date;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -32,19 +34,26 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.lcnet.demo.core.Benchmark;
+import org.lcnet.demo.core.BudgetKnob;
+import org.lcnet.demo.core.BudgetSlider;
 import org.lcnet.demo.core.Clock;
+import org.lcnet.demo.core.ContractException;
 import org.lcnet.demo.core.ImageSet;
 import org.lcnet.demo.core.LaunchOptions;
 import org.lcnet.demo.core.Manifest;
 import org.lcnet.demo.core.ModelRecord;
 import org.lcnet.demo.core.Report;
+import org.lcnet.demo.core.RunPlan;
 import org.lcnet.demo.core.ScatterPlot;
 import org.lcnet.demo.core.Summary;
 
 /**
  * One screen: pick models, threads and images, run the benchmark on a background thread, show
- * the table and the latency-vs-FLOPs scatter, write the JSON report and one logcat line. All
- * logic lives in org.lcnet.demo.core; this class only wires it to the views and to LiteRT.
+ * the table and the latency-vs-FLOPs scatter, write the JSON report and one logcat line. When a
+ * model is a knob file, a budget slider also runs it at the chosen budget ("serve_budget"),
+ * beside the static models, and reruns when the slider is released. All logic lives in
+ * org.lcnet.demo.core (BudgetKnob, BudgetSlider, RunPlan for the knob); this class only wires it
+ * to the views and to LiteRT.
  */
 public final class MainActivity extends Activity {
   private static final String TAG = "LcnetDemo";
@@ -56,6 +65,12 @@ public final class MainActivity extends Activity {
   private ImageSet images;
   private LaunchOptions options;
   private boolean running;
+  private boolean ranOnce;
+  /** Knob files among the models (read from their bytes at load); null: none. */
+  private BudgetSlider slider;
+  /** A budget launch extra runs as given until the slider is touched; NaN: the slider's. */
+  private double pinnedBudget = Double.NaN;
+  private final List<String> loadWarnings = new ArrayList<>();
 
   private TextView status;
   private TextView error;
@@ -66,6 +81,11 @@ public final class MainActivity extends Activity {
   private TextView table;
   private ScatterView scatter;
   private TextView pythonTable;
+  private View knobPanel;
+  private CheckBox knobRun;
+  private SeekBar budgetBar;
+  private TextView budgetLabel;
+  private TextView knobSummary;
 
   @Override
   protected void onCreate(Bundle savedInstanceState) {
@@ -80,6 +100,11 @@ public final class MainActivity extends Activity {
     table = findViewById(R.id.table);
     scatter = findViewById(R.id.scatter);
     pythonTable = findViewById(R.id.python_table);
+    knobPanel = findViewById(R.id.knob_panel);
+    knobRun = findViewById(R.id.knob_run);
+    budgetBar = findViewById(R.id.budget);
+    budgetLabel = findViewById(R.id.budget_label);
+    knobSummary = findViewById(R.id.knob_summary);
     run.setOnClickListener(view -> {
       if (running) {
         cancel.set(true);
@@ -98,7 +123,7 @@ public final class MainActivity extends Activity {
     super.onDestroy();
   }
 
-  /** Background: manifest, images and launch extras. */
+  /** Background: manifest, images, the knob files' tables and launch extras. */
   private void loadAssets() {
     try {
       manifest = Manifest.parse(readAsset(Manifest.FILE_NAME));
@@ -109,6 +134,25 @@ public final class MainActivity extends Activity {
       showError("No usable assets: " + e.getMessage() + "\nWrite them with `python -m "
           + "tflite.android_assets --workdir <run>` (android_demo/README.md) and rebuild.");
       return;
+    }
+    Map<String, BudgetKnob> knobs = new LinkedHashMap<>();
+    for (Manifest.Model model : manifest.models) {
+      try {
+        BudgetKnob knob = BudgetKnob.find(model.file,
+            LiteRtModelRunner.map(getAssets(), model.file));
+        if (knob != null) {
+          knobs.put(model.name, knob);
+        }
+      } catch (ContractException | LiteRtModelRunner.LoadException e) {
+        loadWarnings.add(e.getMessage() + " (" + model.name + " runs its \"serve\" signature "
+            + "only)");
+      }
+    }
+    if (!knobs.isEmpty()) {
+      slider = BudgetSlider.of(knobs);
+      for (String reason : slider.excluded.values()) {
+        loadWarnings.add("Left out of the budget slider: " + reason);
+      }
     }
     LaunchOptions parsed;
     String optionError = null;
@@ -124,7 +168,10 @@ public final class MainActivity extends Activity {
       showLoaded();
       if (message != null) {
         showError(message);
-      } else if (options.autostart) {
+      } else if (!loadWarnings.isEmpty()) {
+        showError(String.join("\n", loadWarnings));
+      }
+      if (message == null && options.autostart) {
         startRun();
       }
     });
@@ -148,8 +195,10 @@ public final class MainActivity extends Activity {
     for (Manifest.Model model : manifest.models) {
       CheckBox check = new CheckBox(this);
       String units = model.describeUnits();
+      BudgetKnob knob = slider == null ? null : slider.knobs.get(model.name);
       check.setText(model.name + "  (" + model.file + ", " + model.numIfOps + " IF ops"
-          + (units.isEmpty() ? "" : "; " + units) + ")");
+          + (units.isEmpty() ? "" : "; " + units) + (knob == null ? "" : "; " + knob.summary())
+          + ")");
       check.setChecked(options.models.contains(model.name));
       box.addView(check);
       modelBoxes.put(model.name, check);
@@ -167,7 +216,66 @@ public final class MainActivity extends Activity {
     }
     status.setText(images.count + " test images, " + manifest.models.size() + " models; LiteRT "
         + BuildConfig.LITERT_VERSION + " on " + Build.MANUFACTURER + " " + Build.MODEL);
+    showKnob();
     run.setEnabled(true);
+  }
+
+  /** The budget slider, when a model is a knob file. */
+  private void showKnob() {
+    if (slider == null) {
+      if (options.hasBudget()) {
+        showError("Invalid extra budget: no model in the assets is a knob file (export one with "
+            + "lcnet_tf.export.to_tflite(..., budget_table=...)); the budget is ignored.");
+      }
+      return;
+    }
+    knobPanel.setVisibility(View.VISIBLE);
+    budgetBar.setMax(slider.maxProgress());
+    int start = slider.initialProgress();
+    if (options.hasBudget()) {
+      try {
+        start = slider.progressOf(options.budget);
+        budgetLabel.setText(slider.describe(options.budget));
+        pinnedBudget = options.budget;
+      } catch (IllegalArgumentException e) {
+        showError(e.getMessage());
+      }
+    }
+    knobRun.setChecked(true);
+    budgetBar.setProgress(start);
+    if (Double.isNaN(pinnedBudget)) {
+      budgetLabel.setText(slider.label(start));
+    }
+    budgetBar.setOnSeekBarChangeListener(new SeekBar.OnSeekBarChangeListener() {
+      @Override
+      public void onProgressChanged(SeekBar bar, int progress, boolean fromUser) {
+        if (fromUser) {
+          pinnedBudget = Double.NaN;
+        }
+        if (Double.isNaN(pinnedBudget)) {
+          budgetLabel.setText(slider.label(progress));
+        }
+      }
+
+      @Override
+      public void onStartTrackingTouch(SeekBar bar) {}
+
+      @Override
+      public void onStopTrackingTouch(SeekBar bar) {
+        // The benchmark reruns at the new budget, as the last run did at the old one.
+        if (!running && ranOnce && knobRun.isChecked()) {
+          startRun();
+        }
+      }
+    });
+  }
+
+  /** The budget the next run uses: the launch extra, the slider's, or NaN (no knob rows). */
+  private double chosenBudget() {
+    if (slider == null || !knobRun.isChecked()) {
+      return Double.NaN;
+    }
+    return Double.isNaN(pinnedBudget) ? slider.budgetAt(budgetBar.getProgress()) : pinnedBudget;
   }
 
   private String describeMachine() {
@@ -195,7 +303,15 @@ public final class MainActivity extends Activity {
       count = images.count;
     }
     final LaunchOptions chosen =
-        options.with(selected, count, (Integer) threads.getSelectedItem());
+        options.with(selected, count, (Integer) threads.getSelectedItem(), chosenBudget());
+    final List<RunPlan.Entry> plan;
+    try {
+      plan = RunPlan.of(chosen.models, slider == null
+          ? Collections.<String, BudgetKnob>emptyMap() : slider.knobs, chosen.budget);
+    } catch (IllegalArgumentException e) {
+      showError(e.getMessage());
+      return;
+    }
     options = chosen;
     running = true;
     cancel.set(false);
@@ -205,31 +321,39 @@ public final class MainActivity extends Activity {
     progress.setProgress(0);
     status.setText("Loading models (" + chosen.threads + " thread" + (chosen.threads > 1 ? "s" : "")
         + ", XNNPACK " + (chosen.xnnpack ? "on" : "off") + ")...");
-    worker.execute(() -> runBenchmark(chosen));
+    worker.execute(() -> runBenchmark(chosen, plan));
   }
 
-  /** Background: load the models, run the core's protocol, report. */
-  private void runBenchmark(LaunchOptions chosen) {
+  /** Background: load the models (a knob row: its file's "serve_budget"), run, report. */
+  private void runBenchmark(LaunchOptions chosen, List<RunPlan.Entry> plan) {
     Map<String, LiteRtModelRunner> runners = new LinkedHashMap<>();
     try {
-      for (String name : chosen.models) {
-        runners.put(name, LiteRtModelRunner.open(getAssets(), manifest.model(name).file,
-            chosen.threads, chosen.xnnpack, manifest.converterVersion()));
+      for (RunPlan.Entry entry : plan) {
+        runners.put(entry.name, LiteRtModelRunner.open(getAssets(),
+            manifest.model(entry.model).file, entry.knob, entry.setting, chosen.threads,
+            chosen.xnnpack, manifest.converterVersion()));
       }
-      runOnUiThread(() -> status.setText("Running " + chosen.models + " on " + chosen.images
+      runOnUiThread(() -> status.setText("Running " + runners.keySet() + " on " + chosen.images
           + " images..."));
       Map<String, ModelRecord> records = new Benchmark(chosen.repeats, chosen.chunk, Clock.SYSTEM)
           .run(runners, images, chosen.images,
               (done, total) -> runOnUiThread(() -> progress.setProgress(done)), cancel);
       Summary summary = Summary.compute(records, chosen.reference);
-      File report = writeReports(summary, records, chosen);
+      File report = writeReports(summary, records, chosen, plan);
       String line = Report.summaryLine(summary);
+      String knobLines = RunPlan.knobLines(summary, plan);
       Log.i(TAG, "lcnet-demo result: " + line);
+      for (String knobLine : knobLines.isEmpty() ? new String[0] : knobLines.split("\n")) {
+        Log.i(TAG, "lcnet-demo knob: " + knobLine);
+      }
       Log.i(TAG, "lcnet-demo report: " + report);
       runOnUiThread(() -> {
         table.setText(Report.table(summary));
+        knobSummary.setText(knobLines);
+        knobSummary.setVisibility(knobLines.isEmpty() ? View.GONE : View.VISIBLE);
         scatter.setPlot(ScatterPlot.of(records));
         status.setText(line + "\nReport: " + report);
+        ranOnce = true;
       });
     } catch (LiteRtModelRunner.LoadException e) {
       Log.e(TAG, e.getMessage(), e);
@@ -251,7 +375,7 @@ public final class MainActivity extends Activity {
   }
 
   private File writeReports(Summary summary, Map<String, ModelRecord> records,
-      LaunchOptions chosen) throws IOException {
+      LaunchOptions chosen, List<RunPlan.Entry> plan) throws IOException {
     Map<String, Object> metadata = new LinkedHashMap<>();
     Map<String, Object> device = new LinkedHashMap<>();
     device.put("manufacturer", Build.MANUFACTURER);
@@ -270,6 +394,7 @@ public final class MainActivity extends Activity {
     metadata.put("repeats", chosen.repeats);
     metadata.put("chunk", chosen.chunk);
     metadata.put("models", new ArrayList<Object>(chosen.models));
+    metadata.put("knob", RunPlan.knobJson(plan));  // Knob rows: budget, decisions, expected FLOPs.
     metadata.put("python_benchmark", manifest.pythonBenchmark);
     String json = Report.json(summary, records, metadata);
     String csv = Report.csv(records, images);

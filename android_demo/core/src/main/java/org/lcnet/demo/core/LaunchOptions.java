@@ -15,16 +15,21 @@ import java.util.Map;
  *     --ei images 500 --ei threads 1 --ei repeats 3 --ez autostart true
  * </pre>
  *
- * Every extra is optional; values arrive as strings (the app passes {@code String.valueOf} of
- * each extra), so {@code --es threads 2} and {@code --ei threads 2} both work.
+ * {@code --es budget 0.35} also runs every selected knob file at that budget ({@link RunPlan};
+ * checked against the files' tables when they are opened). Every extra is optional; values
+ * arrive as strings (the app passes {@code String.valueOf} of each extra), so {@code --es threads
+ * 2} and {@code --ei threads 2} both work.
  */
 public final class LaunchOptions {
   public static final List<String> KEYS = Collections.unmodifiableList(Arrays.asList(
-      "models", "images", "threads", "repeats", "chunk", "xnnpack", "autostart", "reference"));
+      "models", "images", "threads", "repeats", "chunk", "xnnpack", "autostart", "reference",
+      "budget"));
   public static final List<Integer> THREAD_CHOICES =
       Collections.unmodifiableList(Arrays.asList(1, 2, 4));
   public static final int MAX_THREADS = 8;
   public static final int DEFAULT_CHUNK = 50;
+  /** The largest budget extra: 1 = the reference's FLOPs (a wider network may need more). */
+  public static final double MAX_BUDGET = 10.0;
 
   public final List<String> models;
   public final int images;
@@ -34,9 +39,11 @@ public final class LaunchOptions {
   public final boolean xnnpack;
   public final boolean autostart;
   public final String reference;
+  /** The knob files' budget (a fraction of their reference FLOPs); NaN: no knob rows. */
+  public final double budget;
 
   private LaunchOptions(List<String> models, int images, int threads, int repeats, int chunk,
-      boolean xnnpack, boolean autostart, String reference) {
+      boolean xnnpack, boolean autostart, String reference, double budget) {
     this.models = Collections.unmodifiableList(models);
     this.images = images;
     this.threads = threads;
@@ -45,6 +52,7 @@ public final class LaunchOptions {
     this.xnnpack = xnnpack;
     this.autostart = autostart;
     this.reference = reference;
+    this.budget = budget;
   }
 
   /** The defaults: every model, every image, 1 thread, 1 repeat, chunks of 50, XNNPACK on. */
@@ -99,15 +107,44 @@ public final class LaunchOptions {
       throw new IllegalArgumentException("Invalid extra reference: \"" + reference
           + "\" is not among the models " + models + ".");
     }
+    double budget = budgetExtra(extras);
     return new LaunchOptions(models, images, threads, repeats, chunk, xnnpack, autostart,
-        reference);
+        reference, budget);
   }
 
   /** The same options with another model selection, image count or thread count (the UI). */
   public LaunchOptions with(List<String> models, int images, int threads) {
+    return with(models, images, threads, budget);
+  }
+
+  /** ... and another budget (the slider's; NaN: no knob rows). */
+  public LaunchOptions with(List<String> models, int images, int threads, double budget) {
     String ref = models.contains(reference) ? reference : Benchmark.defaultReference(models);
     return new LaunchOptions(new ArrayList<>(models), images, threads, repeats, chunk, xnnpack,
-        autostart, ref);
+        autostart, ref, budget);
+  }
+
+  /** Whether knob rows run ({@link #budget} is set). */
+  public boolean hasBudget() {
+    return !Double.isNaN(budget);
+  }
+
+  private static double budgetExtra(Map<String, String> extras) {
+    String text = extras.get("budget");
+    if (text == null || text.trim().isEmpty()) {
+      return Double.NaN;
+    }
+    double value;
+    try {
+      value = Double.parseDouble(text.trim());
+    } catch (NumberFormatException e) {
+      value = Double.NaN;
+    }
+    if (!(value > 0 && value <= MAX_BUDGET)) {
+      throw new IllegalArgumentException("Invalid extra budget: expected a number in (0, "
+          + MAX_BUDGET + "] (a fraction of the knob file's reference FLOPs). Received: " + text);
+    }
+    return value;
   }
 
   private static int intExtra(Map<String, String> extras, String key, int fallback, int min,

@@ -1,5 +1,14 @@
 package org.lcnet.demo.core;
 
+import static org.lcnet.demo.core.JsonFields.array;
+import static org.lcnet.demo.core.JsonFields.expected;
+import static org.lcnet.demo.core.JsonFields.get;
+import static org.lcnet.demo.core.JsonFields.integer;
+import static org.lcnet.demo.core.JsonFields.isString;
+import static org.lcnet.demo.core.JsonFields.object;
+import static org.lcnet.demo.core.JsonFields.present;
+import static org.lcnet.demo.core.JsonFields.string;
+
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
@@ -63,10 +72,18 @@ public final class Manifest {
     public final List<DecisionUnit> decisionUnits;
     /** Where the names come from: {@code "keras"}, {@code "generic"}, or null (not given). */
     public final String decisionUnitsSource;
+    /**
+     * A knob file's "serve_budget" inputs and outputs as LiteRT reported them to Python ({@code
+     * budget_signature}); empty for a plain file and in older manifests. The app reads the
+     * table itself from the file ({@link BudgetKnob#find}).
+     */
+    public final Map<String, TensorSpec> budgetInputs;
+    public final Map<String, TensorSpec> budgetOutputs;
 
     Model(String name, String role, String precision, String file, List<String> signatureKeys,
         Map<String, TensorSpec> inputs, Map<String, TensorSpec> outputs, int numIfOps,
-        List<DecisionUnit> decisionUnits, String decisionUnitsSource) {
+        List<DecisionUnit> decisionUnits, String decisionUnitsSource,
+        Map<String, TensorSpec> budgetInputs, Map<String, TensorSpec> budgetOutputs) {
       this.name = name;
       this.role = role;
       this.precision = precision;
@@ -77,6 +94,13 @@ public final class Manifest {
       this.numIfOps = numIfOps;
       this.decisionUnits = Collections.unmodifiableList(decisionUnits);
       this.decisionUnitsSource = decisionUnitsSource;
+      this.budgetInputs = Collections.unmodifiableMap(budgetInputs);
+      this.budgetOutputs = Collections.unmodifiableMap(budgetOutputs);
+    }
+
+    /** Whether Python found a "serve_budget" signature in the file. */
+    public boolean isKnobFile() {
+      return signatureKeys.contains(ModelContract.KNOB_SIGNATURE_KEY);
     }
 
     /** A cascade's stage index for the roles {@code stage<i>} (its first stages), else -1. */
@@ -115,6 +139,11 @@ public final class Manifest {
     /** The contract check on the signature Python recorded (the app re-checks the real file). */
     public ModelSignature checkContract() throws ContractException {
       return ModelContract.check(file, signatureKeys, inputs, outputs);
+    }
+
+    /** The knob contract on the "serve_budget" signature Python recorded and the file's table. */
+    public ModelSignature checkKnobContract(BudgetKnob knob) throws ContractException {
+      return ModelContract.checkKnob(file, signatureKeys, budgetInputs, budgetOutputs, knob);
     }
   }
 
@@ -185,11 +214,21 @@ public final class Manifest {
           what + ".decision_units", outputs.get(ModelContract.GATE));
       String unitsSource = present(entry.get("decision_units_source"))
           ? string(entry.get("decision_units_source"), what + ".decision_units_source") : null;
+      Map<String, TensorSpec> budgetInputs = new LinkedHashMap<>();
+      Map<String, TensorSpec> budgetOutputs = new LinkedHashMap<>();
+      if (present(entry.get("budget_signature"))) {
+        JsonObject budget = object(entry.get("budget_signature"), what + ".budget_signature");
+        budgetInputs = tensorSpecs(get(budget, "inputs", what + ".budget_signature"),
+            what + ".budget_signature.inputs");
+        budgetOutputs = tensorSpecs(get(budget, "outputs", what + ".budget_signature"),
+            what + ".budget_signature.outputs");
+      }
       models.add(new Model(name, string(get(entry, "role", what), what + ".role"),
           string(get(entry, "precision", what), what + ".precision"),
           string(get(entry, "file", what), what + ".file"), keys,
           tensorSpecs(get(entry, "inputs", what), what + ".inputs"), outputs,
-          integer(get(entry, "num_if_ops", what), what + ".num_if_ops"), units, unitsSource));
+          integer(get(entry, "num_if_ops", what), what + ".num_if_ops"), units, unitsSource,
+          budgetInputs, budgetOutputs));
     }
     if (models.isEmpty()) {
       throw new IllegalArgumentException(FILE_NAME + ": no models.");
@@ -267,63 +306,6 @@ public final class Manifest {
           string(get(spec, "dtype", what), what + ".dtype"), dims));
     }
     return specs;
-  }
-
-  // ---- checked access: the messages name the field ------------------------------------------
-
-  /** Neither missing nor JSON null. */
-  private static boolean present(JsonElement value) {
-    return value != null && !value.isJsonNull();
-  }
-
-  /** {@code object[key]}, which must exist (it may be JSON null). */
-  private static JsonElement get(JsonObject object, String key, String what) {
-    if (!object.has(key)) {
-      throw new IllegalArgumentException(what + ": missing key \"" + key + "\"");
-    }
-    return object.get(key);
-  }
-
-  private static JsonObject object(JsonElement value, String what) {
-    if (value == null || !value.isJsonObject()) {
-      throw expected(what, "a JSON object", value);
-    }
-    return value.getAsJsonObject();
-  }
-
-  private static JsonArray array(JsonElement value, String what) {
-    if (value == null || !value.isJsonArray()) {
-      throw expected(what, "a JSON array", value);
-    }
-    return value.getAsJsonArray();
-  }
-
-  private static String string(JsonElement value, String what) {
-    if (!isString(value)) {
-      throw expected(what, "a string", value);
-    }
-    return value.getAsString();
-  }
-
-  private static boolean isString(JsonElement value) {
-    return value != null && value.isJsonPrimitive() && value.getAsJsonPrimitive().isString();
-  }
-
-  /** An integral JSON number as an int. */
-  private static int integer(JsonElement value, String what) {
-    boolean isNumber = value != null && value.isJsonPrimitive()
-        && value.getAsJsonPrimitive().isNumber();
-    double number = isNumber ? value.getAsDouble() : Double.NaN;
-    if (number != Math.rint(number) || Math.abs(number) > Integer.MAX_VALUE) {
-      throw expected(what, "an integer", value);
-    }
-    return (int) number;
-  }
-
-  private static IllegalArgumentException expected(String what, String kind, JsonElement value) {
-    String text = String.valueOf(value);  // JSON text; "null" when missing.
-    return new IllegalArgumentException(what + ": expected " + kind + ", got "
-        + (text.length() > 60 ? text.substring(0, 60) + "..." : text));
   }
 
   /** Model names in manifest order. */

@@ -22,6 +22,13 @@ public final class ModelContract {
   public static final String FORCE_INPUT = "force_gates_open";
   /** The value an app sets {@link #FORCE_INPUT} to: the gates decide. */
   public static final float FORCE_GATES_OFF = 0.0f;
+  /**
+   * The second signature of a knob file ({@link BudgetKnob}): the inputs of {@link
+   * #SIGNATURE_KEY} plus {@link #DECISIONS_INPUT}; the same outputs.
+   */
+  public static final String KNOB_SIGNATURE_KEY = "serve_budget";
+  /** (D,) float32: the decision values of a budget ({@link BudgetKnob.Setting#decisions}). */
+  public static final String DECISIONS_INPUT = "decisions";
 
   public static final String LOGITS = "logits";
   public static final String GATE = "gate";
@@ -37,7 +44,7 @@ public final class ModelContract {
   private ModelContract() {}
 
   /**
-   * Checks a model's signatures against the contract.
+   * Checks a model's "serve" signature against the contract.
    *
    * @param file the model's file name (named in every message)
    * @param signatureKeys {@code Interpreter.getSignatureKeys()}
@@ -48,19 +55,48 @@ public final class ModelContract {
    */
   public static ModelSignature check(String file, List<String> signatureKeys,
       Map<String, TensorSpec> inputs, Map<String, TensorSpec> outputs) throws ContractException {
-    if (!signatureKeys.contains(SIGNATURE_KEY)) {
-      throw new ContractException(file + ": no \"" + SIGNATURE_KEY + "\" signature (found "
-          + signatureKeys + "); export it with lcnet_tf.export.to_tflite.");
+    return checkSignature(file, SIGNATURE_KEY, signatureKeys, inputs, outputs, null);
+  }
+
+  /**
+   * Checks the "serve_budget" signature of a knob file: the inputs of "serve" plus {@code
+   * decisions}, float32 of shape (D,) with D the table's number of decision values, and the
+   * outputs of "serve".
+   *
+   * @param file the model's file name (named in every message)
+   * @param signatureKeys {@code Interpreter.getSignatureKeys()}
+   * @param inputs the "serve_budget" signature's inputs by name
+   * @param outputs the "serve_budget" signature's outputs by name
+   * @param knob the file's table ({@link BudgetKnob#find})
+   * @return what the app allocates and sets ({@link ModelSignature#key} "serve_budget")
+   * @throws ContractException naming the file and what is wrong
+   */
+  public static ModelSignature checkKnob(String file, List<String> signatureKeys,
+      Map<String, TensorSpec> inputs, Map<String, TensorSpec> outputs, BudgetKnob knob)
+      throws ContractException {
+    return checkSignature(file, KNOB_SIGNATURE_KEY, signatureKeys, inputs, outputs, knob);
+  }
+
+  private static ModelSignature checkSignature(String file, String key,
+      List<String> signatureKeys, Map<String, TensorSpec> inputs, Map<String, TensorSpec> outputs,
+      BudgetKnob knob) throws ContractException {
+    if (!signatureKeys.contains(key)) {
+      throw new ContractException(file + ": no \"" + key + "\" signature (found "
+          + signatureKeys + "); export it with lcnet_tf.export.to_tflite"
+          + (knob == null ? "" : "(..., budget_table=...)") + ".");
     }
+    List<String> known = knob == null ? Arrays.asList(IMAGE_INPUT, FORCE_INPUT)
+        : Arrays.asList(IMAGE_INPUT, DECISIONS_INPUT, FORCE_INPUT);
     List<String> unknown = new ArrayList<>();
     for (String name : inputs.keySet()) {
-      if (!name.equals(IMAGE_INPUT) && !name.equals(FORCE_INPUT)) {
+      if (!known.contains(name)) {
         unknown.add(name);
       }
     }
     if (!unknown.isEmpty()) {
-      throw new ContractException(file + ": unknown inputs " + unknown + " (the app sets only "
-          + IMAGE_INPUT + " and " + FORCE_INPUT + ", and never leaves an input unset).");
+      throw new ContractException(file + ": unknown inputs " + unknown + " of \"" + key
+          + "\" (the app sets only " + String.join(", ", known) + ", and never leaves an input "
+          + "unset).");
     }
     TensorSpec image = inputs.get(IMAGE_INPUT);
     if (image == null) {
@@ -75,6 +111,20 @@ public final class ModelContract {
     TensorSpec force = inputs.get(FORCE_INPUT);
     if (force != null && (force.numElements() != 1 || !force.dtype.equals("float32"))) {
       throw new ContractException(file + ": input " + force + " is not a (1,) float32 flag.");
+    }
+    TensorSpec decisions = null;
+    if (knob != null) {
+      decisions = inputs.get(DECISIONS_INPUT);
+      if (decisions == null) {
+        throw new ContractException(file + ": no \"" + DECISIONS_INPUT + "\" input in \"" + key
+            + "\" (found " + inputs.keySet() + ").");
+      }
+      if (decisions.rank() != 1 || decisions.dim(0) != knob.numDecisions()
+          || !decisions.dtype.equals("float32")) {
+        throw new ContractException(file + ": input " + decisions + " is not a ("
+            + knob.numDecisions() + ",) float32 vector, one value per decision of the file's "
+            + "table " + knob.decisionNames + ".");
+      }
     }
     List<String> missing = new ArrayList<>();
     for (String name : OUTPUT_NAMES) {
@@ -107,6 +157,7 @@ public final class ModelContract {
     if (flops.numElements() != 1) {
       throw new ContractException(file + ": output " + flops + " is not (1,).");
     }
-    return new ModelSignature(file, image, force != null, logits.dim(1), gate.dim(1));
+    return new ModelSignature(file, key, image, force != null, decisions, logits.dim(1),
+        gate.dim(1));
   }
 }

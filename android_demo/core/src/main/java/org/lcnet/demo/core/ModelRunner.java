@@ -1,7 +1,8 @@
 package org.lcnet.demo.core;
 
 /**
- * One model, run one image at a time: what the app implements with LiteRT's {@code Interpreter}.
+ * One model (one signature of one file), run one image at a time: what the app implements with
+ * LiteRT's {@code Interpreter}.
  *
  * <p>The benchmark calls, for every run, {@link #setImage} (untimed), then {@link #invoke}
  * between two {@link Clock#nanoTime} readings, then {@link #readOutputs} (untimed). So the
@@ -13,8 +14,9 @@ public interface ModelRunner extends AutoCloseable {
   ModelSignature signature();
 
   /**
-   * Copies image {@code index} into the input buffer and sets every other input (force_gates_open
-   * to {@link ModelContract#FORCE_GATES_OFF} when the file has it).
+   * Copies image {@code index} into the input buffer and sets every other input of {@link
+   * ModelSignature#inputsToSet}: a knob run's {@code decisions} to its setting's values (the same
+   * on every run), force_gates_open to {@link ModelContract#FORCE_GATES_OFF} when the file has it.
    */
   void setImage(ImageSet images, int index);
 

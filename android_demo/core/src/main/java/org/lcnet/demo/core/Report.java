@@ -21,14 +21,14 @@ public final class Report {
 
   /** {@code lcnet_tf.export.benchmark.format_table}: the same text, character for character. */
   public static String table(Summary summary) {
-    String header = Fmt.padRight("model", 16) + Fmt.padLeft("acc", 7) + Fmt.padLeft("MFLOPs", 9)
+    String header = Fmt.padRight("model", 20) + Fmt.padLeft("acc", 7) + Fmt.padLeft("MFLOPs", 9)
         + Fmt.padLeft("FLOPs%", 8) + Fmt.padLeft("mean ms", 9) + Fmt.padLeft("p50 ms", 8)
         + Fmt.padLeft("p90 ms", 8) + Fmt.padLeft("speed-up", 10) + Fmt.padLeft("eff.", 7);
     List<String> lines = new ArrayList<>();
     lines.add(header);
     lines.add(Fmt.repeat('-', header.length()));
     for (Summary.Row row : summary.rows.values()) {
-      lines.add(Fmt.padRight(row.name, 16) + Fmt.fixed(row.accuracy, 4, 7)
+      lines.add(Fmt.padRight(row.name, 20) + Fmt.fixed(row.accuracy, 4, 7)
           + Fmt.fixed(row.meanFlops / 1e6, 2, 9) + Fmt.fixed(100 * row.flopsFraction, 1, 7) + "%"
           + Fmt.fixed(row.latencyMean, 3, 9) + Fmt.fixed(row.latencyP50, 3, 8)
           + Fmt.fixed(row.latencyP90, 3, 8) + Fmt.fixed(row.speedup, 2, 9) + "x"

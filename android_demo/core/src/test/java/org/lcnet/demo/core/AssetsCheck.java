@@ -54,10 +54,14 @@ public final class AssetsCheck {
     contract.put("output_names", new ArrayList<Object>(ModelContract.OUTPUT_NAMES));
     contract.put("image_dtypes", new ArrayList<Object>(ModelContract.IMAGE_DTYPES));
     Map<String, Object> models = new LinkedHashMap<>();
+    Map<String, BudgetKnob> knobs = new LinkedHashMap<>();
     for (Manifest.Model model : manifest.models) {
       if (!Files.isRegularFile(assets.resolve(model.file))) {
         throw new IllegalStateException("missing model file " + model.file);
       }
+      // As the app does when it loads: the table from the file's own bytes.
+      BudgetKnob knob = BudgetKnob.find(model.file,
+          Files.readAllBytes(assets.resolve(model.file)));
       ModelSignature signature = model.checkContract();
       signature.checkImages(images);
       Map<String, Object> entry = new LinkedHashMap<>();
@@ -76,6 +80,17 @@ public final class AssetsCheck {
       entry.put("decision_units", units);
       entry.put("decision_units_source", model.decisionUnitsSource);
       entry.put("describe_units", model.describeUnits());
+      entry.put("is_knob_file", model.isKnobFile());
+      if (knob != null) {
+        knobs.put(model.name, knob);
+        Map<String, Object> table = new LinkedHashMap<>();
+        table.put("decision_names", new ArrayList<Object>(knob.decisionNames));
+        table.put("range", new double[] {knob.minBudget(), knob.maxBudget()});
+        table.put("default_budget", knob.defaultRow.budget);
+        table.put("inputs_to_set", new ArrayList<Object>(
+            model.checkKnobContract(knob).inputsToSet()));
+        entry.put("knob", table);
+      }
       models.put(model.name, entry);
     }
     Map<String, Object> out = new LinkedHashMap<>();
@@ -86,6 +101,24 @@ public final class AssetsCheck {
     out.put("images", images.count);
     out.put("labels", images.labels());
     out.put("python_table", manifest.pythonTable);
+    if (!knobs.isEmpty()) {
+      // What the app shows and runs: the slider at its initial position, and the run's rows.
+      BudgetSlider slider = BudgetSlider.of(knobs);
+      Map<String, Object> knob = new LinkedHashMap<>();
+      knob.put("models", new ArrayList<Object>(slider.knobs.keySet()));
+      knob.put("range", new double[] {slider.min, slider.max});
+      knob.put("positions", slider.maxProgress() + 1);
+      double budget = slider.budgetAt(slider.initialProgress());
+      knob.put("initial_budget", budget);
+      knob.put("label", slider.label(slider.initialProgress()));
+      List<Object> rows = new ArrayList<>();
+      for (RunPlan.Entry entry : RunPlan.of(LaunchOptions.defaults(manifest).models,
+          slider.knobs, budget)) {
+        rows.add(Arrays.asList(entry.name, entry.model, entry.signatureKey()));
+      }
+      knob.put("run_rows", rows);
+      out.put("knob", knob);
+    }
     return out;
   }
 }

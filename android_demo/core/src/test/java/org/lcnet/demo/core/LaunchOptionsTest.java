@@ -69,4 +69,22 @@ public class LaunchOptionsTest {
       assertTrue(error.getMessage(), error.getMessage().contains(expected[i]));
     }
   }
+
+  @Test
+  public void theBudgetExtraAddsKnobRows() {
+    LaunchOptions none = LaunchOptions.defaults(ManifestTest.sample());
+    assertFalse(none.hasBudget());
+    assertTrue(Double.isNaN(none.budget));
+    LaunchOptions options = LaunchOptions.parse(extras("budget", " 0.35 "), ManifestTest.sample());
+    assertTrue(options.hasBudget());
+    assertEquals(0.35, options.budget, 0.0);
+    assertEquals(0.35, options.with(Arrays.asList("static"), 1, 1).budget, 0.0);
+    assertTrue(Double.isNaN(options.with(Arrays.asList("static"), 1, 1, Double.NaN).budget));
+    for (String bad : new String[] {"abc", "0", "-0.3", "NaN", "Infinity", "10.5"}) {
+      String message = assertThrows(IllegalArgumentException.class,
+          () -> LaunchOptions.parse(extras("budget", bad), ManifestTest.sample())).getMessage();
+      assertEquals("Invalid extra budget: expected a number in (0, 10.0] (a fraction of the knob "
+          + "file's reference FLOPs). Received: " + bad, message);
+    }
+  }
 }

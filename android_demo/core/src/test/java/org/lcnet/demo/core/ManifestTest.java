@@ -1,6 +1,7 @@
 package org.lcnet.demo.core;
 
 import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertFalse;
 import static org.junit.Assert.assertNull;
 import static org.junit.Assert.assertThrows;
 import static org.junit.Assert.assertTrue;
@@ -148,5 +149,38 @@ public class ManifestTest {
     IllegalArgumentException wrongFormat = assertThrows(IllegalArgumentException.class,
         () -> Manifest.parse("{\"kind\": \"lcnet-android-assets\", \"format\": 2}"));
     assertTrue(wrongFormat.getMessage().contains("format 2"));
+  }
+
+  /** {@code dynamic} as a knob file: "serve_budget" recorded with 2 decisions. */
+  static String knobManifestText(int numDecisions) {
+    String knob = model("dynamic", false).replace("\"signature_keys\": [\"serve\"]",
+        "\"signature_keys\": [\"serve\", \"serve_budget\"]");
+    String outputs = knob.substring(knob.indexOf("\"outputs\": ") + "\"outputs\": ".length(),
+        knob.indexOf(", \"num_if_ops\""));
+    knob = knob.substring(0, knob.length() - 1) + ", \"budget_signature\": {\"inputs\": {"
+        + "\"decisions\": {\"dtype\": \"float32\", \"shape\": [" + numDecisions + "]}, "
+        + "\"image\": {\"dtype\": \"float32\", \"shape\": [1, 4, 5, 3]}}, \"outputs\": "
+        + outputs + "}}";
+    return "{\"kind\": \"lcnet-android-assets\", \"format\": 1, "
+        + "\"images\": {\"file\": \"images.bin\", \"count\": 3, \"shape\": [4, 5, 3]}, "
+        + "\"reference\": \"static\", \"models\": [" + model("static", false) + ", " + knob
+        + "]}";
+  }
+
+  @Test
+  public void aKnobFilesServeBudgetSignatureIsReadAndChecked() throws ContractException {
+    Manifest manifest = Manifest.parse(knobManifestText(2));
+    Manifest.Model dynamic = manifest.model("dynamic");
+    assertTrue(dynamic.isKnobFile());
+    assertFalse(manifest.model("static").isKnobFile());
+    assertTrue(manifest.model("static").budgetInputs.isEmpty());
+    assertEquals(Arrays.asList(2), Arrays.asList(dynamic.budgetInputs.get("decisions").dim(0)));
+    ModelSignature signature = dynamic.checkKnobContract(BudgetKnobTest.knob());
+    assertEquals(Arrays.asList("image", "decisions"), signature.inputsToSet());
+    assertEquals(Arrays.asList("image"), dynamic.checkContract().inputsToSet());
+    ContractException error = assertThrows(ContractException.class,
+        () -> Manifest.parse(knobManifestText(1)).model("dynamic")
+            .checkKnobContract(BudgetKnobTest.knob()));
+    assertTrue(error.getMessage(), error.getMessage().contains("is not a (2,) float32 vector"));
   }
 }

@@ -54,10 +54,10 @@ public class SummaryReportTest {
   public void tableCsvJsonAndTheLogcatLine() {
     Summary summary = Summary.compute(records(), "static");
     String[] table = Report.table(summary).split("\n");
-    assertEquals("model               acc   MFLOPs  FLOPs%  mean ms  p50 ms  p90 ms  speed-up   eff.",
+    assertEquals("model                   acc   MFLOPs  FLOPs%  mean ms  p50 ms  p90 ms  speed-up   eff.",
         table[0]);
     assertEquals(table[0].length(), table[1].length());
-    assertEquals("static           0.7500     0.00  100.0%    1.000   1.000   1.000     1.00x   1.00",
+    assertEquals("static               0.7500     0.00  100.0%    1.000   1.000   1.000     1.00x   1.00",
         table[2]);
     assertTrue(table[table.length - 1], table[table.length - 1].startsWith(
         "dynamic vs static: speed-up 1.67x, efficiency 0.83"));
