@@ -50,12 +50,15 @@ lint: install
 # TRAIN_FLAGS adds flags to train.cifar, e.g. TRAIN_FLAGS="--static_epochs 12".
 TRAIN_FLAGS ?=
 BENCH_IMAGES ?= 1000
+# The dynamic model's .tflite is a budget knob file timed at these budgets too (empty: plain).
+KNOB_BUDGETS ?= 0.3,0.4,0.6
 REFERENCE_MODEL ?= $(WORKDIR)/static_reference/model.keras
 demo: install
 	$(BIN)/python -m train.cifar --budget $(BUDGET) --dataset $(DATASET) --workdir $(WORKDIR) $(TRAIN_FLAGS)
 	$(BIN)/python -m tflite.convert --model $(WORKDIR)/model.keras --out $(WORKDIR)/model.tflite --quantize none
 	$(BIN)/python -m tflite.benchmark --model $(WORKDIR)/model.keras \
 	  $$(test -f $(REFERENCE_MODEL) && echo --reference_model $(REFERENCE_MODEL)) \
+	  $$(test -n "$(KNOB_BUDGETS)" && echo --budgets $(KNOB_BUDGETS)) \
 	  --dataset $(DATASET) --num_images $(BENCH_IMAGES) --quantize none,int8 --out_dir $(WORKDIR)/tflite_benchmark
 	@if [ "$(ANDROID_ASSETS)" = 1 ]; then $(MAKE) --no-print-directory android_assets; fi
 

@@ -52,3 +52,13 @@ def test_the_cascade_snippet_runs(tmp_path):
     assert scope["report"]["decision_names"] == ["stage0", "stage1"]
     assert scope["cascade"].reference_flops == 40_555_136
     assert (tmp_path / "c.tflite").stat().st_size > 0
+
+
+def test_the_budget_knob_snippet_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = snippet("The budget knob")
+    assert "budget_table=table" in code and "serve_budget" not in code
+    scope = namespace()
+    exec(code, scope)  # noqa: S102
+    assert scope["setting"].budget == 0.35 and not scope["setting"].exact
+    assert scope["outputs"]["realized_flops"].shape == (1,)
