@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -593,6 +594,9 @@ def check_resumable(workdir, config):
         for key in ("cascade_widths", "cascade_confidence"):
             saved.pop(key, None)
             current.pop(key, None)
+    if _same_directory(saved.get("dataset"), current.get("dataset")):
+        # One prepared directory named two ways (relative and absolute) is one dataset.
+        saved["dataset"] = current["dataset"]
     changed = sorted(
         key for key in set(saved) | set(current)
         if key not in RESUMABLE_FIELDS and saved.get(key) != current.get(key)
@@ -603,6 +607,16 @@ def check_resumable(workdir, config):
             f"Invalid value for `workdir`: {str(config_path.parent)!r} holds a run with other "
             f"settings ({details}). Use a new --workdir, or the same flags to resume it."
         )
+
+
+def _same_directory(first, second):
+    """Whether two dataset settings name the same existing directory."""
+    if not (isinstance(first, str) and isinstance(second, str)):
+        return False
+    try:
+        return os.path.isdir(first) and os.path.samefile(first, second)
+    except OSError:
+        return False
 
 
 def format_results(metrics):

@@ -85,3 +85,20 @@ def test_check_resumable_ignores_cascade_settings_outside_a_cascade(tmp_path):
     (tmp_path / "config.json").write_text(cascade.to_json())
     with pytest.raises(ValueError, match="cascade_widths"):
         check_resumable(tmp_path, cascade.replace(cascade_widths="0.5,1"))
+
+
+def test_one_dataset_directory_named_two_ways_resumes(tmp_path, monkeypatch):
+    from lcnet_tf.training.procedure import check_resumable
+
+    data = tmp_path / "data"
+    data.mkdir()
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    monkeypatch.chdir(tmp_path)
+    config = get_train_config("cpu_lc", budget=0.5, dataset="data")
+    (workdir / "config.json").write_text(config.to_json())
+    check_resumable(workdir, config.replace(dataset=str(data)))  # absolute: same directory
+    other = tmp_path / "other"
+    other.mkdir()
+    with pytest.raises(ValueError, match=r"dataset: 'data' -> '.*other'"):
+        check_resumable(workdir, config.replace(dataset=str(other)))
