@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from lcnet_tf.apps.web_demo import manifest_decision_units, split_model_name, stage_index
-from lcnet_tf.budget_table import DECISIONS_INPUT, KNOB_SIGNATURE_KEY
+from lcnet_tf.budget_table import KNOB_SIGNATURE_KEY
 from lcnet_tf.export.benchmark import compare_models, format_table, same_precision_rows
 from lcnet_tf.export.machine import machine_info
 from lcnet_tf.export.tflite_export import (  # noqa: F401  (read_signature: also imported from here)
@@ -38,7 +38,7 @@ from lcnet_tf.export.tflite_export import (  # noqa: F401  (read_signature: also
     SIGNATURE_KEY,
     read_signature,
 )
-from lcnet_tf.export.tflite_inspect import TFLiteModelError, read_tflite_bytes, summarize_tflite
+from lcnet_tf.export.tflite_inspect import TFLiteModelError, summarize_tflite
 
 IMAGE_SET_MAGIC = b"LCIM"
 IMAGE_SET_VERSION = 1
@@ -146,35 +146,15 @@ def default_reference(names):
 
 
 def read_budget_signature(path):
-    """A knob file's "serve_budget" signature as LiteRT reports it (what the app checks before a
-    knob run), or None for a file without one.
-
-    Returns:
-        `{"inputs": {name: {"dtype", "shape"}}, "outputs": {...}}`, as `read_signature`.
-
-    Raises:
-        TFLiteModelError: the signature lacks the `image` or `decisions` input.
-    """
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_content=read_tflite_bytes(path), num_threads=1)
-    if KNOB_SIGNATURE_KEY not in interpreter.get_signature_list():
+    """A knob file's "serve_budget" signature (`read_signature`: what the app checks before
+    a knob run) without `signature_keys`, or None for a file without one."""
+    try:
+        signature = read_signature(path, KNOB_SIGNATURE_KEY)
+    except TFLiteModelError:
+        if KNOB_SIGNATURE_KEY in read_signature(path)["signature_keys"]:
+            raise  # A knob signature without the knob's inputs.
         return None
-    runner = interpreter.get_signature_runner(KNOB_SIGNATURE_KEY)
-
-    def specs(details):
-        return {name: {"dtype": np.dtype(detail["dtype"]).name,
-                       "shape": [int(d) for d in detail["shape"]]}
-                for name, detail in sorted(details.items())}
-
-    inputs, outputs = specs(runner.get_input_details()), specs(runner.get_output_details())
-    missing = [name for name in (IMAGE_INPUT, DECISIONS_INPUT) if name not in inputs]
-    if missing:
-        raise TFLiteModelError(
-            f"{str(path)!r}: its {KNOB_SIGNATURE_KEY!r} signature lacks the inputs {missing} "
-            f"(found {sorted(inputs)}); export it with lcnet_tf.export.to_tflite(..., "
-            "budget_table=...).")
-    return {"inputs": inputs, "outputs": outputs}
+    return {"inputs": signature["inputs"], "outputs": signature["outputs"]}
 
 
 def write_android_assets(out_dir, models, images, labels, *, class_names=None, measure=True,

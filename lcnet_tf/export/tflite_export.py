@@ -691,15 +691,21 @@ def _check_loads(content):
         )
 
 
-def read_signature(path):
-    """The signatures of a `.tflite` file as LiteRT reports them (what the app will see).
+def read_signature(path, signature_key=SIGNATURE_KEY):
+    """A signature of a `.tflite` file as LiteRT reports it (what the app will see).
+
+    Args:
+        path: the `.tflite` file.
+        signature_key: "serve" (every lcnet-tf file), or "serve_budget" (knob files, which
+            also take `decisions`).
 
     Returns:
         `{"signature_keys": [...], "inputs": {name: {"dtype", "shape"}}, "outputs": {...}}`
-        for the `serve` signature.
+        for that signature.
 
     Raises:
-        TFLiteModelError: corrupt file, no `serve` signature, or not the lcnet-tf outputs.
+        TFLiteModelError: corrupt file, no such signature, or not the lcnet-tf inputs and
+            outputs.
     """
     from ai_edge_litert.interpreter import Interpreter
 
@@ -709,12 +715,14 @@ def read_signature(path):
         signatures = interpreter.get_signature_list()
     except Exception as error:
         raise TFLiteModelError(f"LiteRT cannot load {str(path)!r}: {error}") from error
-    if SIGNATURE_KEY not in signatures:
+    if signature_key not in signatures:
+        how = ("to_tflite(..., budget_table=...)" if signature_key == KNOB_SIGNATURE_KEY
+               else "to_tflite")
         raise TFLiteModelError(
-            f"{str(path)!r} has no {SIGNATURE_KEY!r} signature (found {sorted(signatures)}): "
-            "export it with lcnet_tf.export.to_tflite."
+            f"{str(path)!r} has no {signature_key!r} signature (found {sorted(signatures)}): "
+            f"export it with lcnet_tf.export.{how}."
         )
-    runner = interpreter.get_signature_runner(SIGNATURE_KEY)
+    runner = interpreter.get_signature_runner(signature_key)
 
     def specs(details):
         return {name: {"dtype": np.dtype(detail["dtype"]).name,
@@ -722,10 +730,12 @@ def read_signature(path):
                 for name, detail in sorted(details.items())}
 
     inputs, outputs = specs(runner.get_input_details()), specs(runner.get_output_details())
-    missing = [name for name in OUTPUT_NAMES if name not in outputs]
-    if IMAGE_INPUT not in inputs or missing:
+    needed = [IMAGE_INPUT] + ([DECISIONS_INPUT] if signature_key == KNOB_SIGNATURE_KEY else [])
+    missing = ([name for name in OUTPUT_NAMES if name not in outputs]
+               + [name for name in needed if name not in inputs])
+    if missing:
         raise TFLiteModelError(
-            f"{str(path)!r} does not have the lcnet-tf signature (input {IMAGE_INPUT!r}, outputs "
-            f"{list(OUTPUT_NAMES)}); missing: {missing or [IMAGE_INPUT]}."
+            f"{str(path)!r} does not have the lcnet-tf {signature_key!r} signature (inputs "
+            f"{needed}, outputs {list(OUTPUT_NAMES)}); missing: {missing}."
         )
     return {"signature_keys": sorted(signatures), "inputs": inputs, "outputs": outputs}
