@@ -141,7 +141,7 @@ def knob_table(model, budgets):
     grid = np.round(np.linspace(np.ceil(low * 1000) / 1000, np.floor(high * 1000) / 1000,
                                 DEFAULT_TABLE_ROWS), 4)
     table = budget_table(model, images, sorted({*grid.tolist(), *budgets}),
-                         predictions=predictions)
+                         predictions=predictions, verbose=1)
     saved, calibrated = model.decision_values(), {}
     try:
         for budget in budgets:

@@ -99,7 +99,8 @@ def knob_table(model, dataset, budgets, num_images):
     grid = np.linspace(np.ceil(low * 1000) / 1000, np.floor(high * 1000) / 1000,
                        DEFAULT_TABLE_ROWS)
     print(f"calibrating the knob table on {len(images)} training images ...")
-    return budget_table(model, images, sorted({*np.round(grid, 4).tolist(), *budgets}))
+    return budget_table(model, images, sorted({*np.round(grid, 4).tolist(), *budgets}),
+                        verbose=1)
 
 
 def run():

@@ -375,7 +375,7 @@ DEFAULT_TABLE_ROWS = 9
 
 
 def budget_table(model, dataset, budgets=None, *, tolerance=0.002, reference_flops=None,
-                 predictions=None):
+                 predictions=None, verbose=0):
     """Calibrates `model` to every budget of a grid: the table a knob file carries.
 
     Each row is what `calibrate(model, dataset, budget)` finds (the decision values and the
@@ -389,6 +389,8 @@ def budget_table(model, dataset, budgets=None, *, tolerance=0.002, reference_flo
         budgets: budgets (fractions of `reference_flops`) in the model's reachable range;
             None: 9 evenly spaced over that range on these images.
         tolerance, reference_flops, predictions: as in `calibrate`.
+        verbose: 1 prints one line per calibrated row (a gated network's row takes a dozen
+            passes over `dataset`).
 
     Returns:
         A `lcnet_tf.budget_table.BudgetTable`.
@@ -442,6 +444,10 @@ def budget_table(model, dataset, budgets=None, *, tolerance=0.002, reference_flo
                                predictions=predictions)
             rows.append(BudgetRow(float(budget), tuple(model.decision_values()),
                                   float(record["mean_flops"])))
+            if verbose:
+                print(f"  knob row {len(rows)}/{len(budgets)}: budget {budget:.4f} -> "
+                      f"decisions {[round(v, 4) for v in rows[-1].decisions]}, "
+                      f"{record['flops_ratio']:.4f} realized on {num_images} images", flush=True)
     finally:
         model.set_decision_values(saved)
     default = BudgetRow(default_flops / reference, tuple(saved), default_flops)
