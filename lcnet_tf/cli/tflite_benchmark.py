@@ -41,6 +41,10 @@ flags.DEFINE_integer("num_calibration", 256, "Training images for int8 calibrati
 flags.DEFINE_string("out_dir", "tflite_benchmark", "Report directory.")
 flags.DEFINE_list("budgets", [], "Budgets (fractions of the reference FLOPs) to time one knob "
                   "file of the dynamic model at, e.g. 0.3,0.4,0.6.")
+flags.DEFINE_string("frontier", None, "A pareto.json (benchmarks/pareto.py, e.g. "
+                    "docs/pareto.json): every dynamic row's accuracy against its static "
+                    "frontier at the row's realized FLOPs (medians over seeds; accuracies "
+                    "compare only on the same test images: --num_images 10000 for CIFAR-10).")
 flags.DEFINE_integer("knob_images", 2000, "Un-augmented training images the knob table is "
                      "calibrated on (with --budgets).", lower_bound=2)
 
@@ -48,6 +52,7 @@ flags.DEFINE_integer("knob_images", 2000, "Un-augmented training images the knob
 def main(argv):
     del argv
     budgets, table = parse_budgets(FLAGS.budgets), None  # Bad flags fail before any work.
+    frontier_points(FLAGS.frontier)
     if os.path.exists(FLAGS.model) or FLAGS.model.endswith(".keras"):
         model = load_keras_model(FLAGS.model)
     else:
@@ -58,14 +63,56 @@ def main(argv):
         table = knob_table(model, FLAGS.dataset, budgets, FLAGS.knob_images)
     static_model = load_keras_model(FLAGS.static_model) if FLAGS.static_model else None
     reference = load_keras_model(FLAGS.reference_model) if FLAGS.reference_model else None
-    _, table, json_path, png_path = run_benchmark(
+    summary, table, json_path, png_path = run_benchmark(
         model, FLAGS.dataset, FLAGS.out_dir, static_model=static_model,
         num_images=FLAGS.num_images, quantize=FLAGS.quantize, num_threads=FLAGS.threads,
         repeats=FLAGS.repeats, num_calibration=FLAGS.num_calibration, chunk=FLAGS.chunk,
         reference_model=reference, budget_table=table, budgets=budgets,
     )
     print(table)
+    if FLAGS.frontier:
+        print(frontier_lines(summary, FLAGS.frontier))
     print(f"report: {json_path}\nscatter: {png_path}")
+
+
+def frontier_points(path):
+    """The static points of a pareto.json, medians over seeds (None without a path)."""
+    if path is None:
+        return None
+    import json
+
+    from lcnet_tf.pareto import median_by_name
+
+    try:
+        points = json.loads(open(path).read())["points"]
+        static = median_by_name([p for p in points if p.get("kind") == "static"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"Invalid value for `--frontier`: expected a pareto.json with "
+                         f"'points'. Received: {path!r} ({error})") from None
+    if len(static) < 2:
+        raise ValueError(f"Invalid value for `--frontier`: {path!r} has fewer than 2 static "
+                         "points, no frontier to compare with.")
+    return static
+
+
+def frontier_lines(summary, path):
+    """Each dynamic row against the frontier of `path` at its realized FLOPs."""
+    from lcnet_tf.pareto import frontier_accuracy, static_frontier
+
+    points = frontier_points(path)
+    frontier = static_frontier(points)
+    lines = [f"against the static frontier of {path} ("
+             + ", ".join(f"{p['name']} {100 * p['test_accuracy']:.2f}% at {p['mflops']:.2f}"
+                         for p in sorted(points, key=lambda p: p["mflops"])) + " MFLOPs):"]
+    for name, row in summary.items():
+        if not name.startswith("dynamic"):
+            continue
+        at = frontier_accuracy(frontier, row["mean_flops"] / 1e6)
+        margin = "outside its range" if at is None else (
+            f"{100 * (row['accuracy'] - at):+.2f} points (frontier {100 * at:.2f}%)")
+        lines.append(f"  {name:<20} {100 * row['accuracy']:.2f}% at "
+                     f"{row['mean_flops'] / 1e6:.2f} MFLOPs: {margin}")
+    return "\n".join(lines)
 
 
 def parse_budgets(values):

@@ -25,6 +25,10 @@ def test_benchmark_refuses_budgets_outside_the_models_range(tmp_path):
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: Invalid value for `--budgets`"), result.stderr[-2000:]
+    result = run_cli("tflite.benchmark", "--model", "resnet8", "--dataset", "missing",
+                     "--frontier", str(tmp_path / "none.json"))
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: Invalid value for `--frontier`"), result.stderr[-2000:]
 
 
 def test_convert_rejects_a_corrupt_keras_file(tmp_path):
@@ -68,6 +72,12 @@ def test_benchmark_takes_every_dynamic_model_without_a_static_model(kind, tmp_pa
     budgets = ([] if kind == "gated_stage_cascade"
                else [round(low + share * (high - low), 4) for share in (0.4, 0.6)])
     knob_args = ["--budgets", ",".join(map(str, budgets)), "--knob_images", "32"] if budgets else []
+    if kind == "lc_net":  # Against a pareto.json's static frontier too.
+        frontier = tmp_path / "pareto.json"
+        frontier.write_text(json.dumps({"points": [
+            {"name": name, "kind": "static", "mflops": mflops, "test_accuracy": accuracy}
+            for name, mflops, accuracy in (("a", 1.0, 0.1), ("b", 50.0, 0.2))]}))
+        knob_args += ["--frontier", str(frontier)]
     result = run_cli("tflite.benchmark", "--model", str(path), "--dataset", dataset,
                      "--num_images", "4", "--quantize", ",".join(variants),
                      "--num_calibration", "16", "--chunk", "2", "--out_dir", str(out),
@@ -86,6 +96,7 @@ def test_benchmark_takes_every_dynamic_model_without_a_static_model(kind, tmp_pa
         assert set(rows) == {f"{role}{s}" for role in ("static", "dynamic")
                              for s in suffixes} | knob_rows
         assert "untrained" in result.stdout
+        assert "against the static frontier of" in result.stdout
     else:  # A cascade's static comparison is its own stages.
         assert set(rows) == {f"{role}{s}" for role in ("static", "stage0", "dynamic")
                              for s in suffixes} | knob_rows
