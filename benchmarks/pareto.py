@@ -601,6 +601,7 @@ def main(argv):
     del argv
     from lcnet_tf import pareto
     from lcnet_tf.export.machine import machine_info
+    from lcnet_tf.training.recipe import recipe_name
 
     if FLAGS.replot:
         replot(FLAGS.replot)
@@ -633,6 +634,7 @@ def main(argv):
             record = {
                 "name": name, "kind": spec["kind"], "model": spec["model"],
                 "gating": spec["gating"], "budget": spec.get("budget"), "epochs": epochs,
+                "recipe": recipe_name(json.loads((Path(workdir) / "config.json").read_text())),
                 # A cascade point's budget: of its last stage (points measured before budgets
                 # had one meaning) or of ResNet-20 ("reference"); a network's: of itself.
                 "budget_of": spec.get("budget_of"),

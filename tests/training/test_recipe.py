@@ -438,3 +438,16 @@ def test_every_lever_at_once_trains_through_run_training(tmp_path):
     # Finished: the same call returns the saved metrics.
     assert run_training(config, tmp_path / "run", verbose=0) == metrics
     assert math.isfinite(metrics["test_accuracy"])
+
+
+def test_a_runs_recipe_is_named_by_the_levers_it_changes():
+    from lcnet_tf.training.config import TrainConfig
+    from lcnet_tf.training.recipe import recipe_levers, recipe_name
+
+    assert recipe_name(TrainConfig()) == "baseline"
+    config = TrainConfig(precision="mixed_bfloat16", lr_peak_fraction=0.3, ema_every_steps=3)
+    # A peak fraction without the triangular schedule, an EMA cadence without an EMA: no lever.
+    assert recipe_levers(config) == {"precision": "mixed_bfloat16"}
+    assert recipe_name(json.loads(config.to_json())) == "precision=mixed_bfloat16"
+    assert recipe_name(config.replace(lr_schedule="triangular", flip="alternating")) == (
+        "lr_schedule=triangular+lr_peak_fraction=0.3+flip=alternating+precision=mixed_bfloat16")
