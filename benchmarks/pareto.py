@@ -601,7 +601,7 @@ def main(argv):
     del argv
     from lcnet_tf import pareto
     from lcnet_tf.export.machine import machine_info
-    from lcnet_tf.training.recipe import recipe_name
+    from lcnet_tf.training.config import recipe_name
 
     if FLAGS.replot:
         replot(FLAGS.replot)

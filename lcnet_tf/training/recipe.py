@@ -47,40 +47,6 @@ PRECISIONS = ("float32", "mixed_bfloat16")
 BN_BIAS_NAMES = ("beta",)
 
 
-# The `TrainConfig` fields of the recipe (beside batch size and learning rate): a run's recipe
-# is named by those that differ from their defaults (`recipe_name`).
-RECIPE_FIELDS = ("batch_size", "momentum", "label_smoothing", "lr_schedule", "lr_peak_fraction",
-                 "lr_scaling", "ema_decay", "ema_every_steps", "ema_start_epochs", "bn_momentum",
-                 "bn_bias_lr_multiplier", "flip", "translate", "precision")
-
-
-def recipe_levers(config):
-    """`{field: value}` of the recipe fields of `config` (a `TrainConfig` or its JSON dict)
-    that differ from the defaults; fields a lever only qualifies (`lr_peak_fraction` without
-    the triangular schedule, the EMA's cadence without an EMA) are left out."""
-    import dataclasses
-
-    from lcnet_tf.training.config import TrainConfig
-
-    values = config if isinstance(config, dict) else dataclasses.asdict(config)
-    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    levers = {name: values[name] for name in RECIPE_FIELDS
-              if name in values and values[name] != defaults[name]}
-    if values.get("lr_schedule", "cosine") != "triangular":
-        levers.pop("lr_peak_fraction", None)
-    if not values.get("ema_decay"):
-        levers.pop("ema_every_steps", None)
-        levers.pop("ema_start_epochs", None)
-    return levers
-
-
-def recipe_name(config):
-    """"baseline" (every recipe field at its default), or the levers that differ, e.g.
-    "precision=mixed_bfloat16" (what docs/pareto.json records per point)."""
-    levers = recipe_levers(config)
-    return "+".join(f"{name}={value}" for name, value in levers.items()) or "baseline"
-
-
 def scaled_lr(peak_lr, batch_size, scaling):
     """The peak learning rate for `batch_size`, given `peak_lr` at batch 128.
 

@@ -441,8 +441,7 @@ def test_every_lever_at_once_trains_through_run_training(tmp_path):
 
 
 def test_a_runs_recipe_is_named_by_the_levers_it_changes():
-    from lcnet_tf.training.config import TrainConfig
-    from lcnet_tf.training.recipe import recipe_levers, recipe_name
+    from lcnet_tf.training.config import TrainConfig, recipe_levers, recipe_name
 
     assert recipe_name(TrainConfig()) == "baseline"
     config = TrainConfig(precision="mixed_bfloat16", lr_peak_fraction=0.3, ema_every_steps=3)
