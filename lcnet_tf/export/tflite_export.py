@@ -29,7 +29,12 @@ from lcnet_tf.budget_table import (
     BudgetTableError,
 )
 from lcnet_tf.export import int8_boundaries
-from lcnet_tf.export.tflite_inspect import TFLiteModelError, read_tflite_bytes, summarize_tflite
+from lcnet_tf.export.tflite_inspect import (
+    BUILTIN_OP_NAMES,
+    TFLiteModelError,
+    read_tflite_bytes,
+    summarize_tflite,
+)
 from lcnet_tf.gate_control import gate_layers
 from lcnet_tf.models.cascade import Cascade
 
@@ -237,6 +242,10 @@ def _float_gate_nodes(calibrated, contract):
             output = signature.Outputs(out_index)
             if output.Name().decode() != "logits":
                 names.add(main.Tensors(output.TensorIndex()).Name().decode("utf-8", "replace"))
+        for in_index in range(signature.InputsLength()):
+            entry = signature.Inputs(in_index)
+            if entry.Name().decode() == DECISIONS_INPUT:
+                names |= _decision_path(graph, main, entry.TensorIndex())
     for sub_index in range(graph.SubgraphsLength()):
         subgraph = graph.Subgraphs(sub_index)
         for index in range(subgraph.TensorsLength()):
@@ -252,6 +261,34 @@ def _float_gate_nodes(calibrated, contract):
             "a gate the batch-1 graph no longer computes)."
         )
     return sorted(names)
+
+
+# Ops that only move a knob file's decision values around (the slices each gate and exit
+# reads): kept float, so that int8 does not round every decision to one shared int8 grid.
+_DECISION_PATH_OPS = ("RESHAPE", "STRIDED_SLICE", "SLICE", "GATHER", "CAST", "SQUEEZE",
+                      "EXPAND_DIMS", "UNPACK", "SPLIT", "SPLIT_V", "PACK", "CONCATENATION")
+
+
+def _decision_path(graph, subgraph, tensor_index):
+    """Names of the tensors computed from the `decisions` input by `_DECISION_PATH_OPS`."""
+    def op_name(op):
+        code = graph.OperatorCodes(op.OpcodeIndex())
+        return BUILTIN_OP_NAMES.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()))
+
+    graph_ops = [subgraph.Operators(i) for i in range(subgraph.OperatorsLength())]
+    reached, names, changed = {int(tensor_index)}, set(), True
+    while changed:
+        changed = False
+        for op in graph_ops:
+            if op_name(op) not in _DECISION_PATH_OPS or not any(
+                    int(t) in reached for t in op.InputsAsNumpy()):
+                continue
+            for out in op.OutputsAsNumpy():
+                if int(out) not in reached:
+                    reached.add(int(out))
+                    names.add(subgraph.Tensors(int(out)).Name().decode("utf-8", "replace"))
+                    changed = True
+    return names
 
 
 def gate_dense_layer_count(model):

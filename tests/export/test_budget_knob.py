@@ -151,10 +151,34 @@ def test_bad_tables_are_refused_before_converting(lc_net, gated_cascade):
         budget_table(model, images, [0.01, table.rows[0].budget])
 
 
+def decision_consumers(content):
+    """`(op name, output tensor types)` of the ops reading `decisions` in serve_budget."""
+    from lcnet_tf.export.tflite_inspect import BUILTIN_OP_NAMES
+
+    graph = tflite_schema.Model.GetRootAs(content, 0)
+    knob = next(graph.SignatureDefs(i) for i in range(graph.SignatureDefsLength())
+                if graph.SignatureDefs(i).SignatureKey() == b"serve_budget")
+    subgraph = graph.Subgraphs(knob.SubgraphIndex())
+    index = next(knob.Inputs(i).TensorIndex() for i in range(knob.InputsLength())
+                 if knob.Inputs(i).Name() == b"decisions")
+    found = []
+    for op in (subgraph.Operators(i) for i in range(subgraph.OperatorsLength())):
+        if index in op.InputsAsNumpy():
+            code = graph.OperatorCodes(op.OpcodeIndex())
+            found.append((BUILTIN_OP_NAMES[max(code.BuiltinCode(), code.DeprecatedBuiltinCode())],
+                          [subgraph.Tensors(int(o)).Type() for o in op.OutputsAsNumpy()]))
+    return found
+
+
 def test_an_int8_knob_file_turns_its_cost_with_the_budget(lc_net):
     model, images, table = lc_net
     content = to_tflite(model, quantize="int8", representative_data=images, budget_table=table)
     assert read_budget_table(content) == table
+    # The decision values stay float32 (quantized, every offset and threshold would be
+    # rounded to one shared int8 grid and decide otherwise than Keras near a keep logit).
+    consumers = decision_consumers(content)
+    assert consumers and all(name != "QUANTIZE" and set(types) == {
+        tflite_schema.TensorType.FLOAT32} for name, types in consumers), consumers
     low, high = (TFLiteRunner(content, budget=row.budget) for row in (table.rows[0],
                                                                       table.rows[-1]))
     flops = [np.mean([runner.run(image)[0]["realized_flops"][0] for image in images])
