@@ -128,20 +128,10 @@ def knob_table(model, budgets):
     from lcnet_tf.export.benchmark import load_images
     from lcnet_tf.models.cascade import Cascade, stage_predictions
     from lcnet_tf.training import budget_table, calibrate
-    from lcnet_tf.training.calibration import DEFAULT_TABLE_ROWS
 
     images, _ = load_images(FLAGS.dataset, "train", FLAGS.knob_images)
-    predictions = None
-    if isinstance(model, Cascade):
-        predictions = stage_predictions(model, images)
-        low = np.mean(predictions.flops[0]) / model.reference_flops
-        high = sum(np.mean(f) for f in predictions.flops) / model.reference_flops
-    else:
-        low, high = (flops / model.reference_flops for flops in model.flops_range())
-    grid = np.round(np.linspace(np.ceil(low * 1000) / 1000, np.floor(high * 1000) / 1000,
-                                DEFAULT_TABLE_ROWS), 4)
-    table = budget_table(model, images, sorted({*grid.tolist(), *budgets}),
-                         predictions=predictions, verbose=1)
+    predictions = stage_predictions(model, images) if isinstance(model, Cascade) else None
+    table = budget_table(model, images, include=budgets, predictions=predictions, verbose=1)
     saved, calibrated = model.decision_values(), {}
     try:
         for budget in budgets:

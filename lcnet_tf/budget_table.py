@@ -10,6 +10,7 @@ implement the same rule. `lcnet_tf.training.budget_table` builds one by calibrat
 import dataclasses
 import json
 import math
+import numbers
 
 TABLE_FORMAT = "lcnet_budget_table"
 TABLE_VERSION = 1
@@ -115,13 +116,14 @@ class BudgetTable:
             ValueError: `budget` is not a finite number in `budget_range`.
         """
         low, high = self.budget_range
-        if isinstance(budget, bool) or not isinstance(budget, int | float) or not (
+        if isinstance(budget, bool) or not isinstance(budget, numbers.Real) or not (
                 math.isfinite(budget) and low - EXACT_TOLERANCE <= budget
                 <= high + EXACT_TOLERANCE):
             raise ValueError(
                 f"Invalid value for `budget`: expected a number in [{low:.4f}, {high:.4f}] "
                 "(the budgets this file's table was calibrated for, as fractions of "
                 f"{self.reference_flops:,} reference FLOPs). Received: budget={budget!r}")
+        budget = float(budget)
         for row in self.rows:
             if abs(row.budget - budget) <= EXACT_TOLERANCE:
                 return KnobSetting(float(budget), tuple(row.decisions), row.mean_flops, True)
@@ -157,6 +159,19 @@ class BudgetTable:
             raise BudgetTableError(
                 f"Unsupported budget table version {data.get('version')!r}: this lcnet-tf "
                 f"reads version {TABLE_VERSION}.")
+        expected = {"signature": KNOB_SIGNATURE_KEY, "input": DECISIONS_INPUT}
+        wrong = {key: data.get(key) for key, value in expected.items() if data.get(key) != value}
+        names = data.get("decision_names")
+        if wrong or not isinstance(names, list) or not isinstance(
+                data.get("reference_flops"), int) or not isinstance(
+                data.get("num_images"), int) or data["num_images"] < 1:
+            raise BudgetTableError(
+                f"Invalid budget table: expected signature {KNOB_SIGNATURE_KEY!r}, input "
+                f"{DECISIONS_INPUT!r}, a list of decision_names, an integer reference_flops "
+                "and num_images >= 1. Received: " + ", ".join(
+                    f"{key}={data.get(key)!r}" for key in ("signature", "input",
+                                                           "decision_names",
+                                                           "reference_flops", "num_images")))
         try:
             def row(item):
                 return BudgetRow(float(item["budget"]),
@@ -164,9 +179,9 @@ class BudgetTable:
                                  float(item["mean_flops"]))
 
             return cls(decision_names=tuple(data["decision_names"]),
-                       reference_flops=int(data["reference_flops"]),
+                       reference_flops=data["reference_flops"],
                        rows=tuple(row(item) for item in data["rows"]),
-                       default=row(data["default"]), num_images=int(data["num_images"]))
+                       default=row(data["default"]), num_images=data["num_images"])
         except BudgetTableError:
             raise
         except (KeyError, TypeError, ValueError) as error:

@@ -56,6 +56,12 @@ def main(argv):
     if os.path.exists(FLAGS.model) or FLAGS.model.endswith(".keras"):
         model = load_keras_model(FLAGS.model)
     else:
+        if budgets:
+            raise ValueError(
+                "Invalid value for `--budgets`: a knob file needs a trained .keras model "
+                f"calibrated with one shared gate offset; --model {FLAGS.model!r} is a "
+                "registered name (random gates with an offset per gate). Received: "
+                f"--budgets {','.join(map(str, budgets))}")
         model = create_model(FLAGS.model, gating=FLAGS.gating)
         images, _ = load_images(FLAGS.dataset, "train", 256)
         randomize_gates(model, seed=0, block_keep_prob=FLAGS.gate_keep, images=images)
@@ -129,25 +135,12 @@ def parse_budgets(values):
 
 
 def knob_table(model, dataset, budgets, num_images):
-    """The knob file's table: rows at `budgets` and evenly over the model's range."""
-    import numpy as np
-
+    """The knob file's table: rows at `budgets` and evenly inside the model's range."""
     from lcnet_tf.training import budget_table
-    from lcnet_tf.training.calibration import DEFAULT_TABLE_ROWS
 
     images, _ = load_images(dataset, "train", num_images)
-    low, high = (flops / model.reference_flops for flops in model.flops_range())
-    for budget in budgets:  # Checked before calibrating anything.
-        if not low - 1e-6 <= budget <= high + 1e-6:
-            raise ValueError(
-                f"Invalid value for `--budgets`: expected numbers in [{low:.3f}, {high:.3f}] "
-                f"(the mean FLOPs {model.name!r} can reach, as fractions of "
-                f"{model.reference_flops:,} reference FLOPs). Received: {budget!r}")
-    grid = np.linspace(np.ceil(low * 1000) / 1000, np.floor(high * 1000) / 1000,
-                       DEFAULT_TABLE_ROWS)
     print(f"calibrating the knob table on {len(images)} training images ...")
-    return budget_table(model, images, sorted({*np.round(grid, 4).tolist(), *budgets}),
-                        verbose=1)
+    return budget_table(model, images, include=budgets, verbose=1)
 
 
 def run():

@@ -480,6 +480,15 @@ def run_benchmark(model, dataset, out_dir, *, static_model=None, num_images=1000
             f"Invalid value for `num_images`: expected a positive int. Received: {num_images!r}"
         )
     budgets = tuple(float(budget) for budget in budgets)
+    names = [knob_row_name(budget) for budget in budgets]
+    if len(set(names)) != len(names):
+        raise ValueError(
+            "Invalid value for `budgets`: expected budgets that differ at 3 decimals (the "
+            f"rows are named {names}). Received: budgets={budgets!r}")
+    if budget_table is not None and not hasattr(budget_table, "lookup"):
+        raise ValueError(
+            "Invalid value for `budget_table`: expected a lcnet_tf.budget_table.BudgetTable. "
+            f"Received: {type(budget_table).__name__}")
     if budgets and budget_table is None:
         raise ValueError(
             "Invalid value for `budgets`: timing a model at budgets needs its `budget_table` "

@@ -531,7 +531,10 @@ def _check_budget_table(model, table):
             "Invalid value for `budget_table`: it was made for the decisions "
             f"{list(table.decision_names)}, this model has {list(names)}. Make the table "
             "from this model (lcnet_tf.training.budget_table).")
-    current = model.decision_values()
+    try:
+        current = model.decision_values()
+    except ValueError as error:
+        raise ExportError(f"Invalid value for `model`: {error}") from error
     if not np.allclose(current, table.default.decisions, rtol=0, atol=1e-6):
         raise ExportError(
             "Invalid value for `budget_table`: its default row holds the decisions "
@@ -558,6 +561,11 @@ def add_budget_knob(content, table):
                           "knob file from.")
     main = model.subgraphs[signature.subgraphIndex]
     index = int(entries[0].tensorIndex)
+    if list(main.tensors[index].shape) != [len(table.decision_names)]:
+        raise ExportError(
+            f"Invalid value for `table`: its {len(table.decision_names)} decisions "
+            f"{list(table.decision_names)} do not fit the graph's {DECISIONS_INPUT!r} input of "
+            f"shape {list(main.tensors[index].shape)}.")
     if main.tensors[index].type != tflite_schema.TensorType.FLOAT32:
         raise ExportError(f"The {DECISIONS_INPUT!r} input was converted to tensor type "
                           f"{main.tensors[index].type}, expected float32.")

@@ -45,10 +45,14 @@ class TFLiteSummary:
     Attributes:
         num_subgraphs: subgraph count (1 + two per IF op when branches are not shared).
         ops: every `OpRecord`, in subgraph order.
+        main_subgraphs: the subgraphs subgraph 0 (signature "serve") runs: itself and the IF
+            branches it reaches. A knob file's second entry subgraph ("serve_budget", the same
+            graph again, sharing every branch) is not among them.
     """
 
     num_subgraphs: int
     ops: tuple
+    main_subgraphs: frozenset = None
 
     def op_counts(self):
         """`Counter` of op names over all subgraphs."""
@@ -56,7 +60,10 @@ class TFLiteSummary:
 
     @property
     def num_if_ops(self):
-        return sum(op.name == "IF" for op in self.ops)
+        """IF ops one image can meet: those of `main_subgraphs` (in a knob file each
+        signature's graph has them once)."""
+        main = self.main_subgraphs
+        return sum(op.name == "IF" and (main is None or op.subgraph in main) for op in self.ops)
 
     @property
     def flex_ops(self):
@@ -127,7 +134,7 @@ def summarize_tflite(content, source="<bytes>"):
                 opcodes.append("CUSTOM:" + (code.CustomCode() or b"").decode("utf-8", "replace"))
             else:
                 opcodes.append(BUILTIN_OP_NAMES.get(builtin, f"BUILTIN_{builtin}"))
-        ops = []
+        ops, calls = [], {}
         for sub_index in range(model.SubgraphsLength()):
             subgraph = model.Subgraphs(sub_index)
             tensor_types = [
@@ -137,6 +144,12 @@ def summarize_tflite(content, source="<bytes>"):
             for op_index in range(subgraph.OperatorsLength()):
                 op = subgraph.Operators(op_index)
                 inputs = op.InputsAsNumpy() if op.InputsLength() else []
+                if opcodes[op.OpcodeIndex()] == "IF":
+                    options = schema.IfOptions()
+                    table = op.BuiltinOptions()
+                    options.Init(table.Bytes, table.Pos)
+                    calls.setdefault(sub_index, set()).update(
+                        {options.ThenSubgraphIndex(), options.ElseSubgraphIndex()})
                 ops.append(
                     OpRecord(
                         subgraph=sub_index,
@@ -161,4 +174,11 @@ def summarize_tflite(content, source="<bytes>"):
             f"Corrupt or truncated TFLite model: {source} ({len(content)} bytes) cannot be "
             f"parsed ({type(error).__name__}: {error})."
         ) from error
-    return TFLiteSummary(num_subgraphs=model.SubgraphsLength(), ops=tuple(ops))
+    main, stack = {0}, [0]
+    while stack:
+        for callee in calls.get(stack.pop(), ()):
+            if callee not in main:
+                main.add(callee)
+                stack.append(callee)
+    return TFLiteSummary(num_subgraphs=model.SubgraphsLength(), ops=tuple(ops),
+                         main_subgraphs=frozenset(main))

@@ -227,10 +227,13 @@ def _thresholds_for_fraction(predictions, fraction, confidence, ensemble):
             # `np.quantile` picks and the next lower one, not on an image's confidence, so
             # that an ulp of difference between runtimes (Keras, TFLite, int8) cannot flip
             # the decision of a calibration image.
-            values = sure[alive]
-            upper = float(np.quantile(values, fraction, method="higher"))
+            values = sure[alive].astype(np.float32)
+            upper = np.float32(np.quantile(values, fraction, method="higher"))
             below = values[values < upper]
-            threshold = 0.5 * (float(below.max()) + upper) if below.size else 0.0
+            threshold = 0.0
+            if below.size:  # In float32, as the graphs compare; adjacent floats: `upper`.
+                middle = np.float32(0.5) * (below.max() + upper)
+                threshold = float(middle if below.max() < middle < upper else upper)
         thresholds.append(threshold)
         alive &= sure < threshold
     return thresholds
@@ -374,8 +377,17 @@ def calibrate(model, dataset, budget, *, tolerance=0.002, reference_flops=None,
 DEFAULT_TABLE_ROWS = 9
 
 
-def budget_table(model, dataset, budgets=None, *, tolerance=0.002, reference_flops=None,
-                 predictions=None, verbose=0):
+def default_table_budgets(low, high, rows=DEFAULT_TABLE_ROWS):
+    """`rows` budgets evenly spaced strictly inside `(low, high)`, rounded to 4 decimals.
+
+    The ends are left out: at the very end of its range a network's calibration saturates
+    (every gate closed for any offset below some value: bisection returns its bracket's end,
+    e.g. -32), and a row interpolated from such a value misses its budget by far."""
+    return sorted({round(float(b), 4) for b in np.linspace(low, high, rows + 2)[1:-1]})
+
+
+def budget_table(model, dataset, budgets=None, *, include=(), tolerance=0.002,
+                 reference_flops=None, predictions=None, verbose=0):
     """Calibrates `model` to every budget of a grid: the table a knob file carries.
 
     Each row is what `calibrate(model, dataset, budget)` finds (the decision values and the
@@ -386,8 +398,10 @@ def budget_table(model, dataset, budgets=None, *, tolerance=0.002, reference_flo
         model: a `GatedResNet` with block gates, or a `Cascade`.
         dataset: un-augmented training images, as `calibrate` takes them (may be None for a
             cascade when `predictions` is given).
-        budgets: budgets (fractions of `reference_flops`) in the model's reachable range;
-            None: 9 evenly spaced over that range on these images.
+        budgets: budgets (fractions of `reference_flops`) in the model's reachable range
+            on these images; None: 9 evenly spaced inside that range
+            (`default_table_budgets`).
+        include: budgets added to `budgets` (e.g. those a benchmark times: exact rows).
         tolerance, reference_flops, predictions: as in `calibrate`.
         verbose: 1 prints one line per calibrated row (a gated network's row takes a dozen
             passes over `dataset`).
@@ -429,9 +443,15 @@ def budget_table(model, dataset, budgets=None, *, tolerance=0.002, reference_flo
         default_flops = mean_flops_ratio(model, batches) * float(model.cost.backbone)
         low, high = (flops / reference for flops in model.flops_range())
     if budgets is None:
-        budgets = np.linspace(np.ceil(low * 1000) / 1000, np.floor(high * 1000) / 1000,
-                              DEFAULT_TABLE_ROWS)
-    budgets = sorted({round(float(budget), 12) for budget in np.ravel(budgets)})
+        budgets = default_table_budgets(low, high)
+    budgets = sorted({round(float(budget), 12)
+                      for budget in (*np.ravel(budgets), *np.ravel(include))})
+    outside = [b for b in budgets if not low - 1e-6 <= b <= high + 1e-6]
+    if outside:  # Before any calibration.
+        raise ValueError(
+            f"Invalid value for `budgets`: expected numbers in [{low:.4f}, {high:.4f}] (the "
+            f"mean FLOPs {model.name!r} reaches on these {num_images} images, as fractions "
+            f"of {reference:,.0f} reference FLOPs). Received: {outside}")
     if len(budgets) < 2:
         raise ValueError(
             "Invalid value for `budgets`: expected at least 2 distinct budgets (a knob needs "

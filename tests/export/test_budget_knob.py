@@ -147,7 +147,7 @@ def test_bad_tables_are_refused_before_converting(lc_net, gated_cascade):
         model.set_decision_values(saved)
     with pytest.raises(ValueError, match="at least 2 distinct budgets"):
         budget_table(model, images, [table.rows[0].budget])
-    with pytest.raises(ValueError, match="`budget`: expected"):
+    with pytest.raises(ValueError, match=r"`budgets`: expected numbers in .*Received: \[0\.01\]"):
         budget_table(model, images, [0.01, table.rows[0].budget])
 
 
