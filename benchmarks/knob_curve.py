@@ -53,6 +53,7 @@ def median_rows(runs):
 
 
 def curve(runs, frontier_path):
+    from lcnet_tf.export.benchmark import knob_row_name
     from lcnet_tf.pareto import frontier_accuracy, median_by_name, static_frontier
 
     rows = median_rows(runs)
@@ -67,7 +68,7 @@ def curve(runs, frontier_path):
             continue
         lines = {key: static_frontier([{**s, "test_accuracy": s["accuracy"]} for s in stages],
                                       cost_key=key) for key in ("mflops", "mean_ms", "p50_ms")}
-        drift = {row["budget"]: row for row in knob.get(variant, [])}
+        drift = {knob_row_name(row["budget"]): row for row in knob.get(variant, [])}
         for name, row in rows.items():
             base = name[:len(name) - len(suffix)] if suffix else name
             if not base.startswith("dynamic") or (suffix and not name.endswith(suffix)) or (
@@ -75,11 +76,10 @@ def curve(runs, frontier_path):
                 continue
             record = {"precision": variant, **{k: row[k] for k in ("accuracy", "mflops",
                                                                    "mean_ms", "p50_ms")}}
-            budget = None if base == "dynamic" else float(base.split("@")[1])
-            record["budget"] = budget
-            if budget in drift:
-                record["calibration_flops_ratio"] = drift[budget]["calibration_flops_ratio"]
-                record["test_flops_ratio"] = drift[budget]["test_flops_ratio"]
+            record["budget"] = drift[base]["budget"] if base in drift else None
+            if base in drift:
+                record["calibration_flops_ratio"] = drift[base]["calibration_flops_ratio"]
+                record["test_flops_ratio"] = drift[base]["test_flops_ratio"]
             at = frontier_accuracy(frontier, row["mflops"])
             record["vs_frontier_at_mflops"] = None if at is None else row["accuracy"] - at
             for key, line in lines.items():
@@ -156,7 +156,9 @@ def plot(result, path):
         axes.set_ylabel("test accuracy (%)")
         axes.grid(alpha=0.3)
         axes.legend(fontsize=8)
-    figure.suptitle("One knob file at budgets 0.3 / 0.4 / 0.6 against static networks")
+    budgets = sorted({r["budget"] for r in result["knob"].values() if r["budget"] is not None})
+    figure.suptitle(f"One knob file at budgets {' / '.join(f'{b:g}' for b in budgets)} "
+                    "against static networks")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
