@@ -30,6 +30,10 @@ flags.DEFINE_string("png_out", None, "Write the plot here.")
 
 
 def load_runs(directories):
+    missing = [str(d) for d in directories if not (Path(d) / "report.json").is_file()]
+    if missing:
+        raise app.UsageError(f"Invalid value for --reports: no report.json in {missing} (a "
+                             "tflite.benchmark --budgets run not finished?)")
     runs = [json.loads((Path(d) / "report.json").read_text()) for d in directories]
     names = [set(run["models"]) for run in runs]
     if any(n != names[0] for n in names):
