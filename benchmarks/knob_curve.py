@@ -58,11 +58,10 @@ def median_rows(runs):
 
 def curve(runs, frontier_path):
     from lcnet_tf.export.benchmark import knob_row_name
-    from lcnet_tf.pareto import frontier_accuracy, median_by_name, static_frontier
+    from lcnet_tf.pareto import frontier_accuracy, static_frontier, static_points
 
     rows = median_rows(runs)
-    static = median_by_name([p for p in json.loads(Path(frontier_path).read_text())["points"]
-                             if p.get("kind") == "static"])
+    static = static_points(frontier_path)
     frontier = static_frontier(static)
     knob = runs[0]["metadata"].get("budget_knob", {})
     table = {}

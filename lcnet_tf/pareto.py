@@ -143,3 +143,25 @@ def margins_over_runs(rows, runs_key="tflite_ms_float_runs"):
                           if any(v is not None for v in values) else None)}
         for name, values in result.items()
     }
+
+
+def static_points(path):
+    """The static points of a pareto.json (`benchmarks/pareto.py`), medians over seeds.
+
+    Raises:
+        ValueError: unreadable file, no `points`, or fewer than 2 static points (no
+            frontier), naming the path.
+    """
+    import json
+
+    try:
+        with open(path) as file:
+            points = json.load(file)["points"]
+        static = median_by_name([p for p in points if p.get("kind") == "static"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"Invalid value for `frontier`: expected a pareto.json with "
+                         f"'points'. Received: {str(path)!r} ({error})") from None
+    if len(static) < 2:
+        raise ValueError(f"Invalid value for `frontier`: {str(path)!r} has fewer than 2 "
+                         "static points, no frontier to compare with.")
+    return static

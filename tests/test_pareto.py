@@ -105,3 +105,23 @@ def test_latency_margins_refuse_rows_with_different_run_counts():
     with pytest.raises(ValueError, match="tflite_ms_float_runs"):
         pareto.margins_over_runs(rows)
     assert pareto.margins_over_runs([point("r8", 12.24, 0.73)]) == {}
+
+
+def test_static_points_of_a_pareto_file_are_medians_and_bad_files_are_named(tmp_path):
+    import json
+
+    from lcnet_tf.pareto import static_points
+
+    path = tmp_path / "pareto.json"
+    path.write_text(json.dumps({"points": [
+        {"name": "a", "kind": "static", "mflops": 1.0, "test_accuracy": 0.5, "seed": 0},
+        {"name": "a", "kind": "static", "mflops": 1.0, "test_accuracy": 0.7, "seed": 1},
+        {"name": "b", "kind": "static", "mflops": 2.0, "test_accuracy": 0.8, "seed": 0},
+        {"name": "c", "kind": "dynamic", "mflops": 1.5, "test_accuracy": 0.9, "seed": 0}]}))
+    points = {p["name"]: p for p in static_points(path)}
+    assert set(points) == {"a", "b"} and points["a"]["test_accuracy"] == pytest.approx(0.6)
+    with pytest.raises(ValueError, match="`frontier`: expected a pareto.json"):
+        static_points(tmp_path / "missing.json")
+    path.write_text(json.dumps({"points": [points["b"]]}))
+    with pytest.raises(ValueError, match="fewer than 2 static points"):
+        static_points(path)

@@ -18,9 +18,10 @@ from absl import app, flags
 
 from lcnet_tf.cli.errors import run_with_clear_errors
 from lcnet_tf.export import load_keras_model
-from lcnet_tf.export.benchmark import load_images, run_benchmark
+from lcnet_tf.export.benchmark import frontier_file_margins, load_images, run_benchmark
 from lcnet_tf.export.gate_patterns import randomize_gates
 from lcnet_tf.models import create_model
+from lcnet_tf.pareto import static_points
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "Trained .keras model, or a registered model name.",
@@ -52,7 +53,7 @@ flags.DEFINE_integer("knob_images", 2000, "Un-augmented training images the knob
 def main(argv):
     del argv
     budgets, table = parse_budgets(FLAGS.budgets), None  # Bad flags fail before any work.
-    frontier_points(FLAGS.frontier)
+    points = frontier_points(FLAGS.frontier)
     if os.path.exists(FLAGS.model) or FLAGS.model.endswith(".keras"):
         model = load_keras_model(FLAGS.model)
     else:
@@ -76,48 +77,31 @@ def main(argv):
         reference_model=reference, budget_table=table, budgets=budgets,
     )
     print(table)
-    if FLAGS.frontier:
-        print(frontier_lines(summary, FLAGS.frontier))
+    if points:
+        print(frontier_lines(summary, points, FLAGS.frontier))
     print(f"report: {json_path}\nscatter: {png_path}")
 
 
 def frontier_points(path):
-    """The static points of a pareto.json, medians over seeds (None without a path)."""
+    """The static points of `--frontier` (None without one); ValueError names the flag."""
     if path is None:
         return None
-    import json
-
-    from lcnet_tf.pareto import median_by_name
-
     try:
-        points = json.loads(open(path).read())["points"]
-        static = median_by_name([p for p in points if p.get("kind") == "static"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ValueError(f"Invalid value for `--frontier`: expected a pareto.json with "
-                         f"'points'. Received: {path!r} ({error})") from None
-    if len(static) < 2:
-        raise ValueError(f"Invalid value for `--frontier`: {path!r} has fewer than 2 static "
-                         "points, no frontier to compare with.")
-    return static
+        return static_points(path)
+    except ValueError as error:
+        raise ValueError(str(error).replace("`frontier`", "`--frontier`")) from None
 
 
-def frontier_lines(summary, path):
-    """Each dynamic row against the frontier of `path` at its realized FLOPs."""
-    from lcnet_tf.pareto import frontier_accuracy, static_frontier
-
-    points = frontier_points(path)
-    frontier = static_frontier(points)
+def frontier_lines(summary, points, path):
+    """The `--frontier` comparison as text (`frontier_file_margins`)."""
     lines = [f"against the static frontier of {path} ("
              + ", ".join(f"{p['name']} {100 * p['test_accuracy']:.2f}% at {p['mflops']:.2f}"
                          for p in sorted(points, key=lambda p: p["mflops"])) + " MFLOPs):"]
-    for name, row in summary.items():
-        if not name.startswith("dynamic"):
-            continue
-        at = frontier_accuracy(frontier, row["mean_flops"] / 1e6)
-        margin = "outside its range" if at is None else (
-            f"{100 * (row['accuracy'] - at):+.2f} points (frontier {100 * at:.2f}%)")
-        lines.append(f"  {name:<20} {100 * row['accuracy']:.2f}% at "
-                     f"{row['mean_flops'] / 1e6:.2f} MFLOPs: {margin}")
+    for name, row in frontier_file_margins(summary, points).items():
+        margin = "outside its range" if row["margin"] is None else (
+            f"{100 * row['margin']:+.2f} points (frontier {100 * row['frontier_accuracy']:.2f}%)")
+        lines.append(f"  {name:<20} {100 * row['accuracy']:.2f}% at {row['mflops']:.2f} "
+                     f"MFLOPs: {margin}")
     return "\n".join(lines)
 
 

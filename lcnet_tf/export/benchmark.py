@@ -382,6 +382,23 @@ def stage_frontier_margins(summary, stage_names, quantize):
     return margins
 
 
+def frontier_file_margins(summary, points):
+    """Every dynamic row of `summary` (default and knob rows, every precision) against the
+    static frontier of `points` (`lcnet_tf.pareto.static_points`) at the row's realized
+    FLOPs: `{row: {"accuracy", "mflops", "frontier_accuracy", "margin"}}` (None outside the
+    frontier's range)."""
+    frontier = static_frontier(points)
+    margins = {}
+    for name, row in summary.items():
+        if not name.startswith("dynamic"):
+            continue
+        at = frontier_accuracy(frontier, row["mean_flops"] / 1e6)
+        margins[name] = {"accuracy": row["accuracy"], "mflops": row["mean_flops"] / 1e6,
+                         "frontier_accuracy": at,
+                         "margin": None if at is None else row["accuracy"] - at}
+    return margins
+
+
 def _dynamic_names(summary, suffix):
     """The "dynamic" row of a variant and its knob rows ("dynamic@<budget>")."""
     names = []
