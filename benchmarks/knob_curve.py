@@ -57,7 +57,7 @@ def median_rows(runs):
 
 
 def curve(runs, frontier_path):
-    from lcnet_tf.export.benchmark import knob_row_name
+    from lcnet_tf.export.benchmark import dynamic_row_names, frontier_margins, knob_row_name
     from lcnet_tf.pareto import frontier_accuracy, static_frontier, static_points
 
     rows = median_rows(runs)
@@ -69,14 +69,9 @@ def curve(runs, frontier_path):
         stages = [rows.get(name + suffix) for name in ("stage0", "static")]
         if any(stage is None for stage in stages):
             continue
-        lines = {key: static_frontier([{**s, "test_accuracy": s["accuracy"]} for s in stages],
-                                      cost_key=key) for key in ("mflops", "mean_ms", "p50_ms")}
         drift = {knob_row_name(row["budget"]): row for row in knob.get(variant, [])}
-        for name, row in rows.items():
-            base = name[:len(name) - len(suffix)] if suffix else name
-            if not base.startswith("dynamic") or (suffix and not name.endswith(suffix)) or (
-                    not suffix and "_" in base):
-                continue
+        for name in dynamic_row_names(rows, suffix):
+            row, base = rows[name], name[:len(name) - len(suffix)]
             record = {"precision": variant, **{k: row[k] for k in ("accuracy", "mflops",
                                                                    "mean_ms", "p50_ms")}}
             record["budget"] = drift[base]["budget"] if base in drift else None
@@ -85,11 +80,17 @@ def curve(runs, frontier_path):
                 record["test_flops_ratio"] = drift[base]["test_flops_ratio"]
             at = frontier_accuracy(frontier, row["mflops"])
             record["vs_frontier_at_mflops"] = None if at is None else row["accuracy"] - at
-            for key, line in lines.items():
-                at = frontier_accuracy(line, row[key], cost_key=key)
-                record[f"vs_stages_at_{key}"] = None if at is None else row["accuracy"] - at
+            # The same margins `tflite.benchmark` prints, on the median latencies.
+            margins = frontier_margins(_summary_row(row), [_summary_row(s) for s in stages])
+            record.update({f"vs_stages_{key}": value for key, value in margins.items()})
             table[name] = record
     return {"rows": rows, "knob": table, "static_points": static}
+
+
+def _summary_row(row):
+    """A median row in the shape of a `compare_models` summary row."""
+    return {"accuracy": row["accuracy"], "mean_flops": row["mflops"] * 1e6,
+            "latency_ms": {"mean": row["mean_ms"], "p50": row["p50_ms"]}}
 
 
 def format_curve(result, runs):

@@ -375,10 +375,10 @@ def stage_frontier_margins(summary, stage_names, quantize):
         rows = [summary.get(f"{name}{suffix}") for name in (*stage_names, "static")]
         if any(row is None for row in rows):
             continue
-        for name in _dynamic_names(summary, suffix):
+        for name in dynamic_row_names(summary, suffix):
             base = name[:len(name) - len(suffix)]
             key = variant if base == "dynamic" else f"{variant} {base}"
-            margins[key] = _frontier_margins(summary[name], rows)
+            margins[key] = frontier_margins(summary[name], rows)
     return margins
 
 
@@ -399,7 +399,7 @@ def frontier_file_margins(summary, points):
     return margins
 
 
-def _dynamic_names(summary, suffix):
+def dynamic_row_names(summary, suffix):
     """The "dynamic" row of a variant and its knob rows ("dynamic@<budget>")."""
     names = []
     for name in summary:
@@ -410,7 +410,7 @@ def _dynamic_names(summary, suffix):
     return names
 
 
-def _frontier_margins(dynamic, rows):
+def frontier_margins(dynamic, rows):
     """Accuracy of row `dynamic` minus the static frontier of `rows` at its FLOPs, mean and
     p50 latency (None outside their range)."""
     points = [{"mflops": row["mean_flops"] / 1e6, "mean_ms": row["latency_ms"]["mean"],
